@@ -1,0 +1,62 @@
+"""The ``newsletter`` command line (Typer).
+
+Each command parses, calls one service, and presents the result. Expected failures
+(``NewsletterError``) become a one-paragraph message and exit code 1; usage errors
+keep click's exit code 2. A traceback means a bug.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from newsletter.cli.apps import (
+    config_app,
+    content_app,
+    db_app,
+    issue_app,
+    lists_app,
+    subscribers_app,
+    suppressions_app,
+)
+from newsletter.cli.common import err_console
+from newsletter.errors import NewsletterError
+
+
+class _Group(TyperGroup):
+    """Turns every ``NewsletterError`` raised below the root into exit code 1."""
+
+    def invoke(self, ctx: Any) -> Any:
+        # Any: typer vendors its own click in recent versions, so name no Context class.
+        try:
+            return super().invoke(ctx)
+        except NewsletterError as exc:
+            err_console.print(f"[bold red]error:[/bold red] {exc}", markup=True)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    cls=_Group,
+    help="A self-hosted weekly newsletter pipeline.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+app.add_typer(content_app, name="content")
+app.add_typer(lists_app, name="lists")
+app.add_typer(subscribers_app, name="subscribers")
+app.add_typer(suppressions_app, name="suppressions")
+app.add_typer(issue_app, name="issue")
+
+# Importing the command modules registers their commands on the groups above.
+from newsletter.cli import commands as _commands  # noqa: E402
+
+_ = _commands
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,165 @@
+"""The project's one exception tree.
+
+Every error that the pipeline expects to meet in normal operation derives from
+``NewsletterError``. The faces (CLI, web, scheduler) catch ``NewsletterError``
+and show its message; anything else is a bug and is allowed to surface.
+
+Third-party errors are translated in exactly one place each (``raise ... from``),
+so callers never have to know which library failed.
+
+    NewsletterError
+    ├── SettingsError            a setting is missing or has an invalid value
+    ├── ContentError             one or more content files are invalid
+    │                            (carries every ContentProblem at once)
+    ├── AssemblyError            assembly could not build an issue
+    │   └── NothingToSendError   nothing new worth sending for a list/date
+    ├── RenderError              Jinja/MJML failed, or a render check failed
+    ├── StorageError             the database could not do what was asked
+    │   ├── SchemaError          schema missing or behind: run `newsletter db upgrade`
+    │   ├── NotFoundError        a list, subscriber or issue does not exist
+    │   └── ConflictError        a compare-and-set lost, or a unique value exists
+    ├── AudienceError            subscriber data is unusable
+    │   ├── AddressError         an email address is invalid
+    │   ├── ImportFileError      a CSV file cannot be read at all
+    │   └── TokenError           a token is forged, altered or expired
+    │       └── TokenExpiredError
+    ├── DeliveryError            sending failed
+    │   ├── SendRejectedError    the provider refused one request (400/403/413)
+    │   ├── SendAuthError        the provider refused our key (401): stop the send
+    │   ├── SendRetryableError   429/5xx/connection: may be retried
+    │   └── SendOutcomeUnknownError  sent, but no answer came back
+    ├── IssueStateError          an issue is not in a state that allows the action
+    ├── SchedulerError           the scheduler cannot start or act
+    └── WebhookError             an event webhook request is unsigned or malformed
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class NewsletterError(Exception):
+    """Root of every error the pipeline expects and reports to a person."""
+
+
+class SettingsError(NewsletterError):
+    """A setting is missing or has an invalid value (message names the variable)."""
+
+
+@dataclass(frozen=True)
+class ContentProblem:
+    """One problem in one content file; ``line`` is set when the parser gives one."""
+
+    path: Path
+    message: str
+    field: str | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = str(self.path)
+        if self.line is not None:
+            where += f":{self.line}"
+        if self.field:
+            return f"{where}: {self.field}: {self.message}"
+        return f"{where}: {self.message}"
+
+
+class ContentError(NewsletterError):
+    """The content library has problems; all of them are reported at once."""
+
+    def __init__(self, problems: list[ContentProblem]) -> None:
+        self.problems = list(problems)
+        count = len(self.problems)
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        noun = "problem" if count == 1 else "problems"
+        super().__init__(f"{count} content {noun}:\n{lines}")
+
+
+class AssemblyError(NewsletterError):
+    """Assembly could not produce an issue."""
+
+
+class NothingToSendError(AssemblyError):
+    """There is nothing new worth sending for this list on this date."""
+
+
+class RenderError(NewsletterError):
+    """Rendering failed, or a rendered issue failed one of its checks."""
+
+
+class StorageError(NewsletterError):
+    """The database could not do what was asked."""
+
+
+class SchemaError(StorageError):
+    """The schema is missing or behind the code."""
+
+
+class NotFoundError(StorageError):
+    """A list, subscriber or issue does not exist."""
+
+
+class ConflictError(StorageError):
+    """A compare-and-set lost its race, or a unique value already exists."""
+
+
+class AudienceError(NewsletterError):
+    """Subscriber data is unusable."""
+
+
+class AddressError(AudienceError):
+    """An email address is invalid."""
+
+
+class ImportFileError(AudienceError):
+    """A subscriber file cannot be read at all (nothing was imported)."""
+
+
+class TokenError(AudienceError):
+    """A token is forged, altered or otherwise invalid."""
+
+
+class TokenExpiredError(TokenError):
+    """A token was genuine but is too old."""
+
+
+class DeliveryError(NewsletterError):
+    """Sending failed."""
+
+
+class SendRejectedError(DeliveryError):
+    """The provider refused one request; the batch fails, the send goes on."""
+
+    def __init__(self, message: str, status: int | None = None, field: str | None = None) -> None:
+        self.status = status
+        self.field = field
+        super().__init__(message)
+
+
+class SendAuthError(DeliveryError):
+    """The provider refused the API key (401): the whole send must stop."""
+
+
+class SendRetryableError(DeliveryError):
+    """A 429, a 5xx or a connection failure: the request may be tried again."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class SendOutcomeUnknownError(DeliveryError):
+    """The request went out but no answer came back; resending could duplicate."""
+
+
+class IssueStateError(NewsletterError):
+    """An issue is not in a state that allows the requested action."""
+
+
+class SchedulerError(NewsletterError):
+    """The scheduler cannot start or act."""
+
+
+class WebhookError(NewsletterError):
+    """An event webhook request is unsigned, badly signed or malformed."""

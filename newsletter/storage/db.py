@@ -1,0 +1,104 @@
+"""Engines, sessions and the schema check.
+
+SQLite is the embedded default (a file under ``var/``, WAL mode, a busy timeout so
+concurrent writers wait instead of failing); PostgreSQL is chosen by URL and always
+driven through psycopg 3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from newsletter.errors import SchemaError, StorageError
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def normalize_url(url: str) -> str:
+    """Route every PostgreSQL URL through psycopg 3, the driver we install."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def is_sqlite(url: str) -> bool:
+    return normalize_url(url).startswith("sqlite")
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine; for a SQLite file, create its folder and set WAL + busy timeout."""
+    url = normalize_url(url)
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # SQLAlchemy raises ArgumentError with no field name
+        raise StorageError(f"NEWSLETTER_DATABASE_URL is not a database URL: {url!r}") from exc
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            **kwargs,
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error."""
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except SQLAlchemyError as exc:
+        session.rollback()
+        raise StorageError(f"database error: {exc.__class__.__name__}: {exc}") from exc
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def check_schema(engine: Engine) -> None:
+    """Refuse to work on a schema that is missing or behind the code."""
+    from newsletter.storage.migrate import current_revision, head_revision
+
+    try:
+        current = current_revision(engine)
+    except SQLAlchemyError as exc:
+        raise StorageError(f"cannot open the database: {exc}") from exc
+    head = head_revision()
+    if current is None:
+        raise SchemaError("the database has no schema yet: run `newsletter db upgrade` first")
+    if current != head:
+        raise SchemaError(
+            f"the database schema is at {current} but this version needs {head}: "
+            "run `newsletter db upgrade`"
+        )

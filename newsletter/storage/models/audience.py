@@ -1,0 +1,99 @@
+"""Lists, subscribers, memberships (with the consent record) and global suppressions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from newsletter.storage.models.base import Base, UTCDateTime, utcnow
+
+
+class MembershipStatus(enum.StrEnum):
+    PENDING = "pending"
+    SUBSCRIBED = "subscribed"
+    UNSUBSCRIBED = "unsubscribed"
+
+
+class SuppressionReason(enum.StrEnum):
+    BOUNCE = "bounce"
+    SPAMREPORT = "spamreport"
+    UNSUBSCRIBE = "unsubscribe"
+    MANUAL = "manual"
+    INVALID = "invalid"
+
+
+def _enum(kind: type[enum.StrEnum], name: str) -> Enum:
+    # Stored as plain strings with a CHECK constraint: portable and readable in SQL.
+    return Enum(
+        kind,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=20,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class MailingList(Base):
+    __tablename__ = "lists"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(120), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    from_name: Mapped[str | None] = mapped_column(String(200))
+    from_email: Mapped[str | None] = mapped_column(String(320))
+    reply_to: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Subscriber(Base):
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # As given, with the domain normalized (lower-case, IDNA); what we send to.
+    email: Mapped[str] = mapped_column(String(320))
+    # Lower-cased copy that makes the address unique case-insensitively on both backends.
+    email_key: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+    __table_args__ = (
+        UniqueConstraint("list_id", "subscriber_id", name="uq_memberships_list_subscriber"),
+        Index("ix_memberships_list_status", "list_id", "status", "subscriber_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    status: Mapped[MembershipStatus] = mapped_column(_enum(MembershipStatus, "membership_status"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # The consent record: where, from which address and browser, and when it was confirmed.
+    consent_source: Mapped[str | None] = mapped_column(String(200))
+    consent_ip: Mapped[str | None] = mapped_column(String(64))
+    consent_user_agent: Mapped[str | None] = mapped_column(String(500))
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    unsubscribed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class Suppression(Base):
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    email_key: Mapped[str] = mapped_column(String(320), unique=True)
+    reason: Mapped[SuppressionReason] = mapped_column(
+        _enum(SuppressionReason, "suppression_reason")
+    )
+    source: Mapped[str] = mapped_column(String(200), default="manual")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
