@@ -2,6 +2,26 @@
 
 from __future__ import annotations
 
-from newsletter.cli import config_cmd, db_cmd
+from newsletter.cli import (
+    config_cmd,
+    content_cmd,
+    db_cmd,
+    issue_cmd,
+    lists_cmd,
+    preview_cmd,
+    serve_cmd,
+    subscribers_cmd,
+    suppressions_cmd,
+)
 
-__all__ = ["config_cmd", "db_cmd"]
+__all__ = [
+    "config_cmd",
+    "content_cmd",
+    "db_cmd",
+    "issue_cmd",
+    "lists_cmd",
+    "preview_cmd",
+    "serve_cmd",
+    "subscribers_cmd",
+    "suppressions_cmd",
+]

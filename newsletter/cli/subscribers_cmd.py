@@ -1,0 +1,3 @@
+"""Commands: filled in by the subscribers_cmd work."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Repositories: the only place with SQL. Plain functions over a Session."""
+
+from __future__ import annotations
