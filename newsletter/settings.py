@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     sendgrid_api_url: str = "https://api.sendgrid.com"
     sender: Literal["sendgrid", "outbox"] | None = None
     outbox_dir: Path = Path("var/outbox")
-    from_email: str = "newsletter@clinic.example.org"
+    from_email: str = "newsletter@riverbendclinic.example.org"
     from_name: str = "Riverbend Pain & Spine Clinic"
     reply_to: str | None = None
     postal_address: str = (
@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     max_requests_per_second: float | None = Field(default=None, gt=0)
 
     # Links and tokens
-    public_url: str = "https://newsletter.clinic.example.org"
+    public_url: str = "https://newsletter.riverbendclinic.example.org"
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
     secret_key_fallbacks: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     confirm_token_max_age_hours: int = Field(default=72, ge=1)
