@@ -1,0 +1,168 @@
+"""Load ``content/`` into a validated ``Library``, reporting every problem at once.
+
+Layout: ``articles/<slug>.md``, ``tips/<slug>.md`` and ``issues/YYYY-MM-DD-<list>.md``.
+Files are read in path order so that problems and the library come out the same way
+on every machine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from newsletter.content.frontmatter import Document, FrontMatterError, parse, read_text
+from newsletter.content.models import IssueOverride, Library
+from newsletter.content.validate import SLUG_RE, article_from, override_from, tip_from
+from newsletter.errors import ContentError, ContentProblem
+
+ARTICLES_DIR = "articles"
+TIPS_DIR = "tips"
+ISSUES_DIR = "issues"
+FOLDERS = (ARTICLES_DIR, TIPS_DIR, ISSUES_DIR)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class LibraryCheck:
+    """The outcome of reading ``content/``: the valid part, problems and warnings.
+
+    ``library`` holds only the files that passed, so counts are still meaningful
+    when there are problems; it must not be used to build an issue unless ``ok``.
+    """
+
+    library: Library
+    problems: tuple[ContentProblem, ...]
+    warnings: tuple[ContentProblem, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def load_library(content_dir: Path) -> Library:
+    """The whole library, or ``ContentError`` listing every problem found."""
+    result = check_library(content_dir)
+    if result.problems:
+        raise ContentError(list(result.problems))
+    return result.library
+
+
+def check_library(content_dir: Path) -> LibraryCheck:
+    """Read and validate every content file without raising on content problems."""
+    problems: list[ContentProblem] = []
+    warnings: list[ContentProblem] = []
+    if not content_dir.is_dir():
+        what = "is not a folder" if content_dir.exists() else "does not exist"
+        problems.append(
+            ContentProblem(
+                content_dir,
+                f"the content folder {what} (set NEWSLETTER_CONTENT_DIR to the folder "
+                "holding articles/, tips/ and issues/)",
+            )
+        )
+        return LibraryCheck(Library(), tuple(problems), ())
+
+    files = {name: _markdown_files(content_dir / name, problems, warnings) for name in FOLDERS}
+    articles = _load_all(files[ARTICLES_DIR], article_from, problems)
+    tips = _load_all(files[TIPS_DIR], tip_from, problems)
+    overrides = _load_all(files[ISSUES_DIR], override_from, problems)
+
+    # Cross-check against every file name, not only the valid files: a broken article
+    # already has its own problem, and calling it "unknown" as well would mislead.
+    article_names = {p.stem for p in files[ARTICLES_DIR] if SLUG_RE.fullmatch(p.stem)}
+    tip_names = {p.stem for p in files[TIPS_DIR] if SLUG_RE.fullmatch(p.stem)}
+    good_overrides: dict[tuple[str, dt.date], IssueOverride] = {}
+    for doc, override in overrides.values():
+        found = _unknown_refs(content_dir, doc, article_names, tip_names)
+        problems.extend(found)
+        if override is not None and not found:
+            good_overrides[(override.list_slug, override.issue_date)] = override
+
+    library = Library(
+        articles={a.slug: a for _, a in articles.values() if a is not None},
+        tips={t.slug: t for _, t in tips.values() if t is not None},
+        overrides={key: good_overrides[key] for key in sorted(good_overrides)},
+    )
+    return LibraryCheck(library, tuple(_ordered(problems)), tuple(_ordered(warnings)))
+
+
+def _markdown_files(
+    folder: Path, problems: list[ContentProblem], warnings: list[ContentProblem]
+) -> list[Path]:
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "is missing"
+        problems.append(
+            ContentProblem(folder, f"the {folder.name}/ folder {what}; create it (it may be empty)")
+        )
+        return []
+    found: list[Path] = []
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith("."):
+            continue  # .gitkeep, editor swap files, .DS_Store
+        if path.is_dir():
+            warnings.append(ContentProblem(path, "ignored: sub-folders are not read"))
+        elif path.suffix != ".md":
+            warnings.append(ContentProblem(path, "ignored: only files ending in .md are read"))
+        else:
+            found.append(path)
+    return found
+
+
+def _load_all(
+    paths: Iterable[Path],
+    build: Callable[[Document], tuple[T | None, list[ContentProblem]]],
+    problems: list[ContentProblem],
+) -> dict[Path, tuple[Document, T | None]]:
+    """Every file that parsed, in path order, with its model (None when invalid)."""
+    loaded: dict[Path, tuple[Document, T | None]] = {}
+    for path in paths:
+        try:
+            doc = parse(path, read_text(path))
+        except FrontMatterError as exc:
+            problems.append(exc.problem)
+            continue
+        item, found = build(doc)
+        problems.extend(found)
+        loaded[path] = (doc, item)
+    return loaded
+
+
+def _unknown_refs(
+    content_dir: Path,
+    doc: Document,
+    article_names: set[str],
+    tip_names: set[str],
+) -> list[ContentProblem]:
+    # Reads the raw front matter so that references are checked even in a file with
+    # other problems; non-text items were already reported as type errors.
+    problems: list[ContentProblem] = []
+    for key, known, folder in (
+        ("articles", article_names, ARTICLES_DIR),
+        ("tips", tip_names, TIPS_DIR),
+    ):
+        slugs = doc.data.get(key)
+        if not isinstance(slugs, list):
+            continue
+        for index, slug in enumerate(slugs):
+            if not isinstance(slug, str) or slug in known:
+                continue
+            noun = key.removesuffix("s")
+            message = f"unknown {noun} {slug!r}: there is no {content_dir / folder / slug}.md"
+            close = difflib.get_close_matches(slug, sorted(known), n=1, cutoff=0.6)
+            if close:
+                message += f" (did you mean {close[0]!r}?)"
+            problems.append(
+                ContentProblem(doc.path, message, field=key, line=doc.line_of((key, index)))
+            )
+    return problems
+
+
+def _ordered(problems: list[ContentProblem]) -> list[ContentProblem]:
+    # Stable: within one file, problems stay in the order they were found unless a line
+    # number says otherwise, so the list reads top to bottom like the file.
+    return sorted(problems, key=lambda p: (str(p.path), p.line or 0))
