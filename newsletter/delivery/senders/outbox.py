@@ -1,0 +1,97 @@
+"""A sender that writes requests to disk instead of the network (the default without a key).
+
+For each batch it writes ``<batch_key>.json`` (the exact body SendGrid would receive) and
+``<batch_key>.eml`` (the message as the batch's first recipient would see it, substitutions
+applied), so a person can open one email and a script can check every request. Both are
+written to a temp file and renamed, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import uuid
+from email.message import EmailMessage
+from email.utils import formataddr, make_msgid
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from newsletter.delivery.senders.base import SendResult
+from newsletter.errors import DeliveryError
+
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+
+
+class OutboxSender:
+    """Writes each request under ``directory``; never fails except on disk errors."""
+
+    name: str = "outbox"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+
+    def send(self, body: bytes, *, batch_key: str) -> SendResult:
+        if not _SAFE_KEY.match(batch_key):
+            # The key becomes a file name: refuse anything that could leave the directory.
+            raise DeliveryError(f"outbox: batch key {batch_key!r} is not a safe file name")
+        try:
+            data: dict[str, Any] = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise DeliveryError(f"outbox: batch {batch_key}: body is not JSON: {exc}") from exc
+        message_id = f"outbox-{uuid.uuid4().hex}"
+        eml = render_first_message(data, message_id=message_id)
+        json_path = self.directory / f"{batch_key}.json"
+        self._write(json_path, body)
+        self._write(self.directory / f"{batch_key}.eml", eml)
+        return SendResult(status=202, message_id=message_id)
+
+    def _write(self, path: Path, content: bytes) -> None:
+        tmp_name: str | None = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(content)
+            os.replace(tmp_name, path)
+        except OSError as exc:
+            if tmp_name is not None:
+                Path(tmp_name).unlink(missing_ok=True)
+            raise DeliveryError(f"outbox: cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def render_first_message(body: dict[str, Any], *, message_id: str) -> bytes:
+    """The first personalization of ``body`` as an RFC 5322 message (text, then HTML)."""
+    personalizations = body.get("personalizations") or [{}]
+    first: dict[str, Any] = personalizations[0]
+    subs: dict[str, str] = first.get("substitutions") or {}
+
+    def fill(value: str) -> str:
+        for tag, replacement in subs.items():
+            value = value.replace(tag, replacement)
+        return value
+
+    msg = EmailMessage()
+    sender = body.get("from") or {}
+    msg["From"] = formataddr((sender.get("name") or "", sender.get("email") or ""))
+    msg["To"] = ", ".join(
+        formataddr((to.get("name") or "", to["email"])) for to in first.get("to", [])
+    )
+    msg["Subject"] = fill(first.get("subject") or body.get("subject") or "")
+    reply_to = body.get("reply_to")
+    if reply_to:
+        msg["Reply-To"] = formataddr((reply_to.get("name") or "", reply_to["email"]))
+    msg["Message-ID"] = make_msgid(idstring=message_id, domain="outbox.invalid")
+    for name, value in {**(body.get("headers") or {}), **(first.get("headers") or {})}.items():
+        msg[name] = value
+    custom_args = {**(body.get("custom_args") or {}), **(first.get("custom_args") or {})}
+    if custom_args:
+        msg["X-Newsletter-Custom-Args"] = orjson.dumps(custom_args).decode()
+
+    parts = {c["type"]: fill(c["value"]) for c in body.get("content", [])}
+    msg.set_content(parts.get("text/plain", ""))
+    if "text/html" in parts:
+        msg.add_alternative(parts["text/html"], subtype="html")
+    return msg.as_bytes()

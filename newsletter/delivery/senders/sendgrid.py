@@ -1,0 +1,160 @@
+"""The SendGrid v3 sender, over the official ``sendgrid`` library.
+
+The library is thin: it builds a ``urllib`` request, opens a new connection for every
+request and sets no timeout unless told (``python_http_client.Client.timeout``, which we
+pass on every call). It raises ``python_http_client`` ``HTTPError`` subclasses for HTTP
+error statuses (the base class for statuses it has no name for, such as 502) and lets
+``urllib``'s network errors through untouched. ``translate_error`` is the one place where
+those become our errors, and it decides the question that matters most to the ledger:
+*could SendGrid have received this request?*
+
+- ``urllib.error.URLError`` comes only from connecting or writing the request (DNS,
+  refused, connect timeout, reset while the body was still being written). SendGrid
+  cannot act on a request it did not receive whole, so it was **not sent**: retryable.
+- Any ``OSError`` or ``http.client.HTTPException`` after that (read timeout, reset or
+  close before/while reading the answer) means the whole request was written and the
+  answer was lost: **outcome unknown**, never retried automatically.
+"""
+
+from __future__ import annotations
+
+import http.client
+import math
+import time
+import urllib.error
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from python_http_client.exceptions import HTTPError
+from sendgrid import SendGridAPIClient
+
+from newsletter.delivery.senders.base import SendResult
+from newsletter.errors import (
+    DeliveryError,
+    SendAuthError,
+    SendOutcomeUnknownError,
+    SendRejectedError,
+    SendRetryableError,
+)
+
+# A content type other than exactly "application/json" makes the library send our bytes
+# as they are, instead of running json.dumps over a 1000-recipient dict a second time.
+_CONTENT_TYPE = "application/json; charset=utf-8"
+
+
+class SendGridSender:
+    """Posts prebuilt bodies to ``{base_url}/v3/mail/send``; safe to share between threads."""
+
+    name: str = "sendgrid"
+
+    def __init__(self, api_key: str, *, base_url: str, timeout: float) -> None:
+        if not api_key:
+            raise DeliveryError("sendgrid sender: SENDGRID_API_KEY is empty")
+        self._api_key = api_key
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def _client(self) -> Any:
+        # One client per call: the library mutates its header dict on every request, so a
+        # shared client would race between threads. A client is only a few small objects.
+        client = SendGridAPIClient(api_key=self._api_key, host=self.base_url)
+        client.client.timeout = self.timeout
+        return client.client
+
+    def send(self, body: bytes, *, batch_key: str) -> SendResult:
+        try:
+            response = self._client().mail.send.post(
+                request_body=body.decode("utf-8"),
+                request_headers={"Content-Type": _CONTENT_TYPE},
+                timeout=self.timeout,
+            )
+        except Exception as exc:
+            error = translate_error(exc, what=f"batch {batch_key}")
+            if error is exc:
+                raise
+            raise error from exc
+        headers = response.headers
+        return SendResult(
+            status=int(response.status_code),
+            message_id=headers.get("X-Message-Id"),
+            rate_limit_remaining=_int_or_none(headers.get("X-RateLimit-Remaining")),
+            rate_limit_reset=_float_or_none(headers.get("X-RateLimit-Reset")),
+        )
+
+
+def translate_error(exc: BaseException, *, what: str, now: float | None = None) -> Exception:
+    """The ``DeliveryError`` for one failure of the library or the network.
+
+    Anything unrecognised is returned unchanged so that real bugs still surface.
+    """
+    if isinstance(exc, HTTPError):
+        return _from_status(exc, what, time.time() if now is None else now)
+    if isinstance(exc, urllib.error.HTTPError):
+        # The library converts these; kept for a call path that does not.
+        return _from_status(HTTPError(exc), what, time.time() if now is None else now)
+    if isinstance(exc, urllib.error.URLError):
+        return SendRetryableError(f"{what}: not sent, connection failed: {exc.reason}")
+    if isinstance(exc, OSError | http.client.HTTPException):
+        kind = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
+        return SendOutcomeUnknownError(
+            f"{what}: request sent but no answer came back ({kind}: {exc}); "
+            "it may or may not have been delivered"
+        )
+    return exc if isinstance(exc, Exception) else RuntimeError(repr(exc))
+
+
+def _from_status(exc: HTTPError, what: str, now: float) -> DeliveryError:
+    status = int(exc.status_code)
+    message, field = _first_error(exc.body)
+    headers: Mapping[str, str] = exc.headers or {}
+    detail = f"{what}: SendGrid answered {status}: {message}"
+    if field:
+        detail += f" (field {field})"
+    if status == 401:
+        return SendAuthError(detail + " - check SENDGRID_API_KEY and the account's credits")
+    if status == 429:
+        return SendRetryableError(detail, retry_after=_retry_after(headers, now))
+    if status >= 500 or status == 408:
+        return SendRetryableError(detail)
+    return SendRejectedError(detail, status, field)
+
+
+def _first_error(raw: bytes | str | None) -> tuple[str, str | None]:
+    """Message and field of SendGrid's ``{"errors": [{message, field, help}]}``."""
+    if not raw:
+        return "(empty body)", None
+    try:
+        data = orjson.loads(raw)
+        errors = data["errors"]
+        messages = [str(e.get("message") or "") for e in errors]
+        field = errors[0].get("field") if errors else None
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        return text[:300], None
+    # The published spec shows the string "null" where the live API sends null.
+    if field in (None, "", "null"):
+        field = None
+    return "; ".join(m for m in messages if m) or "(no message)", field
+
+
+def _retry_after(headers: Mapping[str, str], now: float) -> float | None:
+    reset = _float_or_none(headers.get("X-RateLimit-Reset"))
+    if reset is not None:
+        # The header is whole epoch seconds; round up so we never come back early.
+        return max(0.0, math.ceil(reset) - now)
+    return _float_or_none(headers.get("Retry-After"))
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _float_or_none(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
