@@ -1,0 +1,110 @@
+"""Render an issue plan, or any other email, into checked HTML and text parts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from newsletter.assembly.plan import IssuePlan
+from newsletter.render.checks import check_rendered
+from newsletter.render.compile import compile_mjml, render_template
+from newsletter.render.model import FIRST_NAME_TAG, UNSUBSCRIBE_URL_TAG, RenderedIssue
+from newsletter.render.text import tidy_text
+from newsletter.settings import Settings
+
+ISSUE_TEMPLATE = "issue"
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    """What the templates need beyond the plan: who sends, to which list, from where."""
+
+    templates_dir: Path
+    list_name: str
+    from_name: str
+    postal_address: str
+    public_url: str
+    reply_to: str | None = None
+
+    @classmethod
+    def from_settings(cls, cfg: Settings, list_name: str) -> RenderContext:
+        return cls(
+            templates_dir=cfg.templates_dir,
+            list_name=list_name,
+            from_name=cfg.from_name,
+            postal_address=cfg.postal_address,
+            public_url=cfg.public_url,
+            reply_to=cfg.reply_to,
+        )
+
+
+def _base_values(ctx: RenderContext) -> dict[str, Any]:
+    return {
+        "site": ctx,
+        # Left as literal tags: SendGrid fills them per recipient (render once, send many).
+        "first_name": FIRST_NAME_TAG,
+        "unsubscribe_url": UNSUBSCRIBE_URL_TAG,
+    }
+
+
+def render_pair(template: str, values: Mapping[str, Any], templates_dir: Path) -> tuple[str, str]:
+    """``<template>.mjml.j2`` compiled to HTML and ``<template>.txt.j2`` as text, unchecked."""
+    mjml_name = f"{template}.mjml.j2"
+    markup = render_template(templates_dir, mjml_name, values)
+    html = compile_mjml(markup, source=mjml_name)
+    text = tidy_text(render_template(templates_dir, f"{template}.txt.j2", values))
+    return html, text
+
+
+def issue_values(plan: IssuePlan, ctx: RenderContext) -> dict[str, Any]:
+    """What the issue templates see."""
+    return _base_values(ctx) | {
+        "unsubscribe": True,
+        "plan": plan,
+        "subject": plan.subject,
+        "preheader": plan.preheader,
+    }
+
+
+def render_issue(plan: IssuePlan, ctx: RenderContext) -> RenderedIssue:
+    """The issue's HTML and text, with substitution tags in place, after every check."""
+    html, text = render_pair(ISSUE_TEMPLATE, issue_values(plan, ctx), ctx.templates_dir)
+    check_rendered(
+        plan.subject,
+        html,
+        text,
+        required=(FIRST_NAME_TAG, ctx.postal_address),
+        require_unsubscribe=True,
+    )
+    return RenderedIssue(subject=plan.subject, preheader=plan.preheader, html=html, text=text)
+
+
+def render_email(
+    template: str,
+    ctx: Mapping[str, Any],
+    *,
+    context: RenderContext,
+    subject: str,
+    require_unsubscribe: bool = False,
+) -> tuple[str, str]:
+    """Any other email (confirmation, review notice): ``(html, text)``, checked.
+
+    ``template`` is the name without suffix (``"emails/notice"``); the templates see
+    ``ctx``'s keys plus ``site`` (the context), ``subject`` and the two tags.
+    """
+    values = (
+        _base_values(context)
+        | {"subject": subject, "preheader": "", "unsubscribe": require_unsubscribe}
+        | dict(ctx)
+    )
+    html, text = render_pair(template, values, context.templates_dir)
+    check_rendered(
+        subject,
+        html,
+        text,
+        required=(context.postal_address,),
+        require_unsubscribe=require_unsubscribe,
+    )
+    return html, text
