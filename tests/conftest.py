@@ -45,7 +45,7 @@ def _pg_admin_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def _postgres_url() -> Iterator[str]:
+def _postgresql_url() -> Iterator[str]:
     admin_url = _pg_admin_url()
     try:
         admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
