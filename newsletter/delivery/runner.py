@@ -1,0 +1,216 @@
+"""The send runner: worker threads claim, send and record batches of one ledger.
+
+Each worker claims its batch (commit) before the request and records the outcome
+(commit) after it, each through its own short session. Doing the database work on the
+workers rather than on one coordinating thread lets SQLite, which releases the GIL,
+run while other workers build bodies. The main thread only hands out batch numbers,
+keeps the lease alive and reports progress. A ``should_stop`` callable (set by signal
+handlers) stops new claims and lets requests already in flight finish and be recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+from newsletter.delivery.ledger import ClaimedBatch, Ledger, Outcome
+from newsletter.delivery.pacing import Pacer
+from newsletter.delivery.payload import MessageTemplate, Recipient, build_body, encode_body
+from newsletter.delivery.retry import RetryPolicy, send_with_retry
+from newsletter.delivery.senders.base import Sender
+from newsletter.errors import (
+    NewsletterError,
+    SendAuthError,
+    SendOutcomeUnknownError,
+    SendRejectedError,
+    SendRetryableError,
+)
+from newsletter.render.model import FIRST_NAME_FALLBACK, FIRST_NAME_TAG, UNSUBSCRIBE_URL_TAG
+from newsletter.storage.models import BatchStatus
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 5.0
+
+UnsubscribeUrl = Callable[[int], str]
+"""subscriber id -> that person's one-click unsubscribe URL for this list."""
+
+
+@dataclass(frozen=True)
+class BatchEvent:
+    """One batch settled; what progress displays consume."""
+
+    batch_no: int
+    status: BatchStatus
+    recipients: int
+    skipped: int
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    stopped: bool
+    """True when ``should_stop`` ended the run before every batch was tried."""
+    auth_error: str | None
+    """Set when the provider refused the key: the whole send stopped."""
+    lease_lost: bool = False
+
+
+@dataclass(frozen=True)
+class _Done:
+    outcome: Outcome
+    sent: int
+    event: BatchEvent
+    auth_error: str | None = None
+    fatal: BaseException | None = None
+
+
+class SendRunner:
+    """Sends the pending batches of one ledger through one sender."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        sender: Sender,
+        template: MessageTemplate,
+        *,
+        unsubscribe_url: UnsubscribeUrl,
+        concurrency: int = 4,
+        policy: RetryPolicy | None = None,
+        pacer: Pacer | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+        on_batch: Callable[[BatchEvent], None] | None = None,
+        sleep: Callable[[float], object] = time.sleep,
+    ) -> None:
+        self.ledger = ledger
+        self.sender = sender
+        self.template = template
+        self.unsubscribe_url = unsubscribe_url
+        self.concurrency = max(1, concurrency)
+        self.policy = policy or RetryPolicy()
+        self.pacer = pacer or Pacer()
+        self.should_stop = should_stop
+        self.on_batch = on_batch
+        self.sleep = sleep
+
+    def run(self, batch_nos: list[int]) -> RunResult:
+        todo = deque(batch_nos)
+        inflight: set[Future[_Done | None]] = set()
+        stopped = lease_lost = False
+        auth_error: str | None = None
+        fatal: BaseException | None = None
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="send") as pool:
+            while True:
+                halted = stopped or lease_lost or auth_error is not None or fatal is not None
+                while todo and not halted and len(inflight) < self.concurrency:
+                    if self.should_stop():
+                        stopped = halted = True
+                        break
+                    inflight.add(pool.submit(self._work, todo.popleft()))
+                if not inflight:
+                    break
+                done, inflight = wait(
+                    inflight, timeout=HEARTBEAT_SECONDS, return_when=FIRST_COMPLETED
+                )
+                if not done:
+                    lease_lost = lease_lost or not self.ledger.heartbeat()
+                    continue
+                for future in done:
+                    result = future.result()
+                    if result is None:
+                        continue
+                    auth_error = auth_error or result.auth_error
+                    fatal = fatal or result.fatal
+                    self._emit(result.event)
+        if fatal is not None:
+            raise fatal
+        return RunResult(stopped=stopped, auth_error=auth_error, lease_lost=lease_lost)
+
+    def _work(self, batch_no: int) -> _Done | None:
+        """On a worker thread: claim (commit), send, record (commit)."""
+        claimed = self.ledger.claim(batch_no)
+        if claimed is None:
+            return None
+        if not claimed.recipients:
+            event = BatchEvent(batch_no, BatchStatus.ACCEPTED, 0, claimed.newly_skipped)
+            return _Done(Outcome(batch_no, BatchStatus.ACCEPTED), 0, event)
+        done = self._send(claimed)
+        if not self.ledger.record(done.outcome):
+            log.warning("batch %s was taken over before its outcome was recorded", batch_no)
+        return done
+
+    def _emit(self, event: BatchEvent) -> None:
+        if self.on_batch is not None:
+            self.on_batch(event)
+
+    def _body(self, claimed: ClaimedBatch) -> bytes:
+        url_for = self.unsubscribe_url
+        recipients = []
+        for subscriber_id, email, name, first_name in claimed.recipients:
+            url = url_for(subscriber_id)
+            substitutions = {
+                FIRST_NAME_TAG: first_name or FIRST_NAME_FALLBACK,
+                UNSUBSCRIBE_URL_TAG: url,
+            }
+            recipients.append(Recipient(email, name, substitutions, url))
+        return encode_body(build_body(self.template, recipients, batch=claimed.batch_no))
+
+    def _send(self, claimed: ClaimedBatch) -> _Done:
+        batch_no = claimed.batch_no
+
+        def done(
+            outcome: Outcome,
+            sent: int = 0,
+            auth_error: str | None = None,
+            fatal: BaseException | None = None,
+        ) -> _Done:
+            event = BatchEvent(batch_no, outcome.status, sent, claimed.newly_skipped, outcome.error)
+            return _Done(outcome, sent, event, auth_error, fatal)
+
+        try:
+            body = self._body(claimed)
+        except NewsletterError as exc:
+            # Nothing left this machine, so the batch failed cleanly and may be retried.
+            return done(Outcome(batch_no, BatchStatus.FAILED, error=str(exc)))
+        try:
+            self.pacer.wait()
+            result = send_with_retry(
+                self.sender,
+                body,
+                batch_key=f"{self.ledger.issue_id}-{batch_no}",
+                policy=self.policy,
+                sleep=self.sleep,
+                should_stop=self.should_stop,
+            )
+        except SendAuthError as exc:
+            # 401 means nothing was accepted: the batch goes back to pending for a rerun.
+            outcome = Outcome(batch_no, BatchStatus.PENDING, error=str(exc), status_code=401)
+            return done(outcome, auth_error=str(exc))
+        except SendRejectedError as exc:
+            return done(
+                Outcome(
+                    batch_no,
+                    BatchStatus.FAILED,
+                    error=str(exc),
+                    error_field=exc.field,
+                    status_code=exc.status,
+                )
+            )
+        except SendRetryableError as exc:
+            status = BatchStatus.PENDING if self.should_stop() else BatchStatus.FAILED
+            return done(Outcome(batch_no, status, error=f"gave up retrying: {exc}"))
+        except SendOutcomeUnknownError as exc:
+            return done(Outcome(batch_no, BatchStatus.UNKNOWN, error=str(exc)))
+        except Exception as exc:
+            # A bug below us after the request may have gone out: never assume it did not.
+            error = f"{type(exc).__name__}: {exc}"
+            return done(Outcome(batch_no, BatchStatus.UNKNOWN, error=error), fatal=exc)
+        self.pacer.observe(result)
+        outcome = Outcome(
+            batch_no, BatchStatus.ACCEPTED, message_id=result.message_id, status_code=result.status
+        )
+        return done(outcome, len(claimed.recipients))

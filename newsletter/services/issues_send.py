@@ -1,0 +1,255 @@
+"""Sending an approved issue (or resuming a partial send), and test sends.
+
+``send_issue`` is the one entry point for every face: take the issue under a lease,
+snapshot the audience once, settle what an earlier run left behind, run the batches,
+and report. It never re-renders: the bodies come from the approved snapshot.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from newsletter.audience.addresses import normalize_email
+from newsletter.audience.tokens import TokenSigner
+from newsletter.delivery.ledger import Ledger, Recovery
+from newsletter.delivery.pacing import Pacer
+from newsletter.delivery.payload import MessageTemplate, Recipient, build_body, encode_body
+from newsletter.delivery.retry import RetryPolicy, send_with_retry
+from newsletter.delivery.runner import BatchEvent, RunResult, SendRunner
+from newsletter.delivery.senders import Sender, make_sender
+from newsletter.errors import DeliveryError, IssueStateError
+from newsletter.render.model import FIRST_NAME_FALLBACK, FIRST_NAME_TAG, UNSUBSCRIBE_URL_TAG
+from newsletter.services.issues import batch_dict, counts_dict
+from newsletter.settings import Settings
+from newsletter.storage.db import session_factory, transaction
+from newsletter.storage.models import BatchStatus, Issue, IssueStatus, MailingList
+from newsletter.storage.repositories import issues as issue_repo
+from newsletter.storage.repositories import lists
+from newsletter.storage.repositories.ledger import BatchInfo, LedgerCounts
+
+TEST_SUBJECT_PREFIX = "[TEST] "
+TEST_UNSUBSCRIBE_PATH = "/u/test-send-preview"
+"""Not a token: the web app answers it with "invalid link" and unsubscribes nobody."""
+
+
+@dataclass(frozen=True)
+class SendStart:
+    """What a run is about to do, for progress displays."""
+
+    issue_id: int
+    list_slug: str
+    recipients: int
+    """Everyone in the snapshot."""
+    to_send: int
+    """Recipients in the batches this run will try."""
+    batches: int
+    recovery: Recovery
+
+
+@dataclass(frozen=True)
+class SendReport:
+    issue_id: int
+    list_slug: str
+    status: IssueStatus
+    counts: LedgerCounts
+    run: RunResult
+    recovery: Recovery
+    unknown: tuple[BatchInfo, ...]
+    failed: tuple[BatchInfo, ...]
+    elapsed: float
+    sender: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Everything accepted: nothing failed, unknown, or left pending."""
+        return (
+            self.status == IssueStatus.SENT
+            and not self.unknown
+            and not self.failed
+            and self.run.auth_error is None
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.issue_id,
+            "list": self.list_slug,
+            "status": str(self.status),
+            "ok": self.ok,
+            "accepted": self.counts.recipients_in(BatchStatus.ACCEPTED),
+            "failed": self.counts.recipients_in(BatchStatus.FAILED),
+            "unknown": self.counts.recipients_in(BatchStatus.UNKNOWN),
+            "pending": self.counts.recipients_in(BatchStatus.PENDING),
+            "skipped": self.counts.skipped,
+            "stopped": self.run.stopped,
+            "auth_error": self.run.auth_error,
+            "elapsed_seconds": round(self.elapsed, 3),
+            "sender": self.sender,
+            "ledger": counts_dict(self.counts),
+            "unknown_batches": [batch_dict(b) for b in self.unknown],
+            "failed_batches": [batch_dict(b) for b in self.failed],
+            "recovered": {
+                "became_unknown": self.recovery.became_unknown,
+                "failed_retried": self.recovery.failed_retried,
+                "unknown_resent": self.recovery.unknown_resent,
+            },
+        }
+
+
+def message_template(
+    cfg: Settings, issue: Issue, mailing_list: MailingList, *, test: bool = False
+) -> MessageTemplate:
+    """What every request of this issue shares; from and reply-to: the list, else settings."""
+    categories = ("newsletter", mailing_list.slug, *(("test",) if test else ()))
+    return MessageTemplate(
+        subject=(TEST_SUBJECT_PREFIX if test else "") + issue.subject,
+        html=issue.html,
+        text=issue.text,
+        from_email=mailing_list.from_email or cfg.from_email,
+        from_name=mailing_list.from_name or cfg.from_name,
+        reply_to=mailing_list.reply_to or cfg.reply_to,
+        categories=categories,
+        custom_args={"issue_id": str(issue.id), **({"test": "1"} if test else {})},
+    )
+
+
+def unsubscribe_urls(cfg: Settings, list_id: int) -> Callable[[int], str]:
+    signer = TokenSigner.from_settings(cfg)
+    prefix = f"{cfg.public_url}/u/"
+    token = signer.unsubscribe_token
+
+    def url(subscriber_id: int) -> str:
+        return prefix + token(subscriber_id, list_id)
+
+    return url
+
+
+def send_issue(
+    cfg: Settings,
+    engine: Engine,
+    issue_id: int,
+    *,
+    resend_unknown: bool = False,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_start: Callable[[SendStart], None] | None = None,
+    on_batch: Callable[[BatchEvent], None] | None = None,
+    sender: Sender | None = None,
+    policy: RetryPolicy | None = None,
+) -> SendReport:
+    """Send, or resume, an approved issue; see ``docs/delivery.md`` for the guarantees."""
+    started = time.monotonic()
+    chosen = sender or make_sender(cfg)
+    factory = session_factory(engine)
+    ledger = Ledger(factory, issue_id)
+    issue = ledger.begin(resend_unknown=resend_unknown)
+    finished = False
+    try:
+        with transaction(factory) as session:
+            mailing_list = lists.get(session, issue.list_id)
+        total = ledger.snapshot(batch_size=cfg.batch_size)
+        if total == 0:
+            finished = True  # the snapshot gave the issue back (approved, no lease)
+            raise DeliveryError(
+                f"list {mailing_list.slug!r} has no sendable members (subscribed, confirmed "
+                f"and not suppressed); nothing was sent and issue {issue_id} stays approved"
+            )
+        recovery = ledger.recover(resend_unknown=resend_unknown)
+        pending = ledger.pending_batches()
+        counts = ledger.counts()
+        if on_start is not None:
+            on_start(
+                SendStart(
+                    issue_id=issue_id,
+                    list_slug=mailing_list.slug,
+                    recipients=total,
+                    to_send=counts.recipients_in(BatchStatus.PENDING),
+                    batches=len(pending),
+                    recovery=recovery,
+                )
+            )
+        runner = SendRunner(
+            ledger,
+            chosen,
+            message_template(cfg, issue, mailing_list),
+            unsubscribe_url=unsubscribe_urls(cfg, issue.list_id),
+            concurrency=cfg.send_concurrency,
+            policy=policy,
+            pacer=Pacer(cfg.max_requests_per_second),
+            should_stop=should_stop,
+            on_batch=on_batch,
+        )
+        result = runner.run(pending)
+        status = ledger.finish()
+        finished = True
+    finally:
+        if not finished:
+            # Let a rerun in this same process start at once instead of waiting out the lease.
+            ledger.release()
+    return SendReport(
+        issue_id=issue_id,
+        list_slug=mailing_list.slug,
+        status=status,
+        counts=ledger.counts(),
+        run=result,
+        recovery=recovery,
+        unknown=tuple(ledger.unknown_batches()),
+        failed=tuple(ledger.batches_in(BatchStatus.FAILED)),
+        elapsed=time.monotonic() - started,
+        sender=chosen.name,
+    )
+
+
+@dataclass(frozen=True)
+class TestSendResult:
+    issue_id: int
+    to: tuple[str, ...]
+    subject: str
+    message_id: str | None
+    sender: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.issue_id,
+            "to": list(self.to),
+            "subject": self.subject,
+            "message_id": self.message_id,
+            "sender": self.sender,
+        }
+
+
+def send_test(
+    cfg: Settings,
+    engine: Engine,
+    issue_id: int,
+    to: Sequence[str],
+    *,
+    sender: Sender | None = None,
+    policy: RetryPolicy | None = None,
+) -> TestSendResult:
+    """Send the stored issue to ``to`` only: "[TEST]" subject, harmless values, no ledger."""
+    if not to:
+        raise DeliveryError("a test send needs at least one --to address")
+    addresses = tuple(dict.fromkeys(normalize_email(a).email for a in to))
+    factory = session_factory(engine)
+    with transaction(factory) as session:
+        issue = issue_repo.get_issue(session, issue_id)
+        if issue.status == IssueStatus.CANCELLED:
+            raise IssueStateError(f"issue {issue_id} is cancelled; build a new one to test")
+        mailing_list = lists.get(session, issue.list_id)
+    template = message_template(cfg, issue, mailing_list, test=True)
+    url = cfg.public_url + TEST_UNSUBSCRIBE_PATH
+    values = {FIRST_NAME_TAG: FIRST_NAME_FALLBACK, UNSUBSCRIBE_URL_TAG: url}
+    recipients = [Recipient(email, None, dict(values), url) for email in addresses]
+    body = encode_body(build_body(template, recipients, batch=0))
+    chosen = sender or make_sender(cfg)
+    result = send_with_retry(
+        chosen,
+        body,
+        batch_key=f"{issue_id}-test",
+        policy=policy or RetryPolicy(max_attempts=3),
+    )
+    return TestSendResult(issue_id, addresses, template.subject, result.message_id, chosen.name)

@@ -1,0 +1,144 @@
+"""Issues, their send batches and the per-recipient deliveries (the send ledger).
+
+``deliveries`` is the one table that grows with the audience (a row per recipient per
+issue), so it stays lean: a composite primary key instead of a surrogate id, no
+foreign key to ``subscribers`` (the row is a snapshot that carries the address, and a
+foreign key there would make every subscriber delete scan the whole table), and no
+timestamps (the batch row has them).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from newsletter.storage.models.base import Base, UTCDateTime, utcnow
+
+
+class IssueStatus(enum.StrEnum):
+    DRAFT = "draft"
+    APPROVED = "approved"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class BatchStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    ACCEPTED = "accepted"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+class DeliveryStatus(enum.StrEnum):
+    """Whether a person was still queued or was skipped; the outcome is the batch's."""
+
+    QUEUED = "queued"
+    SKIPPED = "skipped"
+
+
+def _enum(kind: type[enum.StrEnum], name: str) -> Enum:
+    # Plain strings with a CHECK constraint, like the audience tables.
+    return Enum(
+        kind,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=20,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class Issue(Base):
+    __tablename__ = "issues"
+    __table_args__ = (
+        # At most one live issue per list and date; cancelled ones stay as history.
+        Index(
+            "uq_issues_list_date_live",
+            "list_id",
+            "issue_date",
+            unique=True,
+            sqlite_where=text("status <> 'cancelled'"),
+            postgresql_where=text("status <> 'cancelled'"),
+        ),
+        Index("ix_issues_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="RESTRICT"))
+    issue_date: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[IssueStatus] = mapped_column(_enum(IssueStatus, "issue_status"))
+    subject: Mapped[str] = mapped_column(String(300))
+    preheader: Mapped[str] = mapped_column(String(300), default="")
+    html: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    article_slugs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    tip_slugs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(20), default="auto")
+    notes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    approved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    approved_hash: Mapped[str | None] = mapped_column(String(64))
+    send_started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # The audience snapshot: complete once every delivery row and batch row is written.
+    snapshot_done: Mapped[bool] = mapped_column(Boolean, default=False)
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    batch_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Who is sending right now: "host:pid:nonce", held until lease_until.
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class SendBatch(Base):
+    __tablename__ = "send_batches"
+    __table_args__ = (UniqueConstraint("issue_id", "batch_no", name="uq_send_batches_issue_batch"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    batch_no: Mapped[int] = mapped_column(Integer)
+    status: Mapped[BatchStatus] = mapped_column(_enum(BatchStatus, "batch_status"))
+    recipients: Mapped[int] = mapped_column(Integer)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    message_id: Mapped[str | None] = mapped_column(String(200))
+    error: Mapped[str | None] = mapped_column(Text)
+    error_field: Mapped[str | None] = mapped_column(String(200))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Delivery(Base):
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_issue_batch", "issue_id", "batch_no"),)
+
+    issue_id: Mapped[int] = mapped_column(
+        ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True
+    )
+    subscriber_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    batch_no: Mapped[int] = mapped_column(Integer)
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str | None] = mapped_column(String(200))
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[DeliveryStatus] = mapped_column(_enum(DeliveryStatus, "delivery_status"))
+    skip_reason: Mapped[str | None] = mapped_column(String(40))
