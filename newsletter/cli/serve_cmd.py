@@ -1,3 +1,52 @@
-"""Commands: filled in by the serve_cmd work."""
+"""``newsletter serve``: the web app (signup, unsubscribe, webhook, previews) on uvicorn.
+
+Registered on the root app as ``app.command("serve")(serve_cmd.serve)``. The app is
+named by import string, not imported: faces never import each other.
+"""
 
 from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from newsletter.cli.common import console, engine, settings
+
+WEB_APP_FACTORY = "newsletter.web:create_app"
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="TCP port to listen on.")
+    ] = 8000,
+) -> None:
+    """Run the web app: signup form, confirm and unsubscribe links, SendGrid webhook."""
+    cfg = settings()
+    # Fail here with a clear message (exit 1) rather than inside uvicorn's loader.
+    engine(cfg).dispose()
+    if not cfg.sendgrid_webhook_public_key:
+        console.print(
+            "[yellow]note:[/yellow] NEWSLETTER_SENDGRID_WEBHOOK_PUBLIC_KEY is not set; "
+            "the event webhook will answer 503.",
+            markup=True,
+        )
+    if not cfg.admin_token:
+        console.print(
+            "[yellow]note:[/yellow] NEWSLETTER_ADMIN_TOKEN is not set; previews are disabled.",
+            markup=True,
+        )
+    console.print(f"Serving {cfg.public_url} on http://{host}:{port} (Ctrl+C to stop)")
+    uvicorn.run(
+        WEB_APP_FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        # Behind a reverse proxy on this host, X-Forwarded-For gives the client's address
+        # (the signup rate limit is per client).
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
+        log_level=cfg.log_level.lower(),
+        server_header=False,
+    )

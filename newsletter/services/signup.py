@@ -1,0 +1,236 @@
+"""The web's audience use cases: sign up, confirm by link, unsubscribe by link.
+
+They wrap ``services.audience`` with what only the web needs: tokens, the
+confirmation email, and views for the pages. A token that fails verification is a
+``TokenError``; the web turns it into a friendly page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from newsletter.audience.tokens import TokenSigner
+from newsletter.delivery.payload import MessageTemplate, Recipient, build_body, encode_body
+from newsletter.delivery.senders import Sender
+from newsletter.errors import NotFoundError, TokenError
+from newsletter.logs import log_event
+from newsletter.render.renderer import RenderContext, render_email
+from newsletter.services import audience
+from newsletter.settings import Settings
+from newsletter.storage.db import transaction
+from newsletter.storage.models import MembershipStatus
+from newsletter.storage.repositories import lists, memberships, subscribers
+
+log = logging.getLogger(__name__)
+
+Sessions = sessionmaker[Session]
+SIGNUP_SOURCE = "web-form"
+CONFIRM_TEMPLATE = "confirm"
+MAX_USER_AGENT = 500
+MAX_IP = 64
+
+
+@dataclass(frozen=True)
+class SignupRequest:
+    email: str
+    name: str | None
+    list_slug: str
+    ip: str | None
+    user_agent: str | None
+
+
+@dataclass(frozen=True)
+class PendingConfirmation:
+    """A sign-up that needs its confirmation email."""
+
+    subscriber_id: int
+    list_id: int
+    email: str
+    name: str | None
+    list_name: str
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    newly: bool  # False: the link had been used already
+    list_name: str
+
+
+@dataclass(frozen=True)
+class UnsubscribeView:
+    subscriber_id: int | None  # None: the person's record is gone
+    list_id: int
+    email_hint: str
+    list_name: str | None
+    other_lists: int  # live memberships besides this list
+    subscribed: bool  # still on this list (pending or subscribed)
+
+
+def mask_email(email: str) -> str:
+    """``j•••@example.org``: enough to recognize one's address on a forwarded link."""
+    local, at, domain = email.rpartition("@")
+    if not at:
+        return "•••"
+    return f"{local[:1]}•••@{domain}"
+
+
+def token_ref(token: str) -> str:
+    """What logs may show of a token: a short prefix."""
+    return token[:6] + "…"
+
+
+def default_list_slug(sessions: Sessions) -> str | None:
+    """The only list's slug, so a form without a ``list`` field works on a one-list site."""
+    with transaction(sessions) as session:
+        found = lists.all_lists(session)
+    return found[0].slug if len(found) == 1 else None
+
+
+def request_signup(sessions: Sessions, request: SignupRequest) -> PendingConfirmation | None:
+    """Record a pending sign-up; the confirmation that is due, if any.
+
+    ``AddressError`` for an unusable address, ``NotFoundError`` for an unknown list.
+    No confirmation is due for an address already subscribed or suppressed; the caller
+    must answer exactly as if one were, so nobody learns who is on the list.
+    """
+    name = (request.name or "").strip() or None
+    result = audience.subscribe_pending(
+        sessions,
+        request.list_slug,
+        request.email,
+        name,
+        source=SIGNUP_SOURCE,
+        ip=(request.ip or "")[:MAX_IP] or None,
+        user_agent=(request.user_agent or "")[:MAX_USER_AGENT] or None,
+        first_name=name.split()[0][:100] if name else None,
+    )
+    log_event(log, "signup.requested", outcome=str(result.outcome), list_id=result.list_id)
+    if not result.needs_confirmation or result.subscriber_id is None:
+        return None
+    with transaction(sessions) as session:
+        list_name = lists.get(session, result.list_id).name
+    return PendingConfirmation(result.subscriber_id, result.list_id, result.email, name, list_name)
+
+
+def send_confirmation(
+    settings: Settings, signer: TokenSigner, sender: Sender, pending: PendingConfirmation
+) -> str:
+    """Render and send the double opt-in email; returns the sender's message id or ''."""
+    token = signer.confirm_token(pending.subscriber_id, pending.list_id)
+    confirm_url = f"{settings.public_url}/confirm/{token}"
+    context = RenderContext.from_settings(settings, pending.list_name)
+    subject = f"Please confirm your subscription to {pending.list_name}"
+    html, text = render_email(
+        CONFIRM_TEMPLATE,
+        {
+            "person_name": pending.name or "",
+            "confirm_url": confirm_url,
+            "valid_hours": settings.confirm_token_max_age_hours,
+        },
+        context=context,
+        subject=subject,
+    )
+    template = MessageTemplate(
+        subject=subject,
+        html=html,
+        text=text,
+        from_email=settings.from_email,
+        from_name=settings.from_name,
+        reply_to=settings.reply_to,
+        categories=("confirmation",),
+        custom_args={"kind": "confirmation"},
+    )
+    unsubscribe = signer.unsubscribe_token(pending.subscriber_id, pending.list_id)
+    recipient = Recipient(
+        email=pending.email,
+        name=pending.name,
+        substitutions={},
+        unsubscribe_url=f"{settings.public_url}/u/{unsubscribe}",
+    )
+    body = encode_body(build_body(template, [recipient], batch=0))
+    key = f"confirm-{pending.subscriber_id}-{pending.list_id}-{time.time_ns()}"
+    result = sender.send(body, batch_key=key)
+    log_event(log, "signup.confirmation_sent", list_id=pending.list_id, sender=sender.name, ref=key)
+    return result.message_id or ""
+
+
+def confirm_signup(
+    sessions: Sessions,
+    signer: TokenSigner,
+    token: str,
+    *,
+    max_age: dt.timedelta,
+    ip: str | None,
+    user_agent: str | None,
+) -> Confirmed:
+    """Subscribe the person a confirm token names, recording consent from this request."""
+    subscriber_id, list_id = signer.verify_confirm(token, max_age=max_age)
+    try:
+        result = audience.confirm(
+            sessions,
+            subscriber_id,
+            list_id,
+            ip=(ip or "")[:MAX_IP] or None,
+            user_agent=(user_agent or "")[:MAX_USER_AGENT] or None,
+            source=SIGNUP_SOURCE,
+        )
+        with transaction(sessions) as session:
+            list_name = lists.get(session, list_id).name
+    except NotFoundError as exc:
+        # Genuine token, but the person or list was deleted since: the link is dead.
+        raise TokenError("the confirmation link no longer matches a sign-up") from exc
+    log_event(log, "signup.confirmed", list_id=list_id, newly=result.confirmed)
+    return Confirmed(newly=result.confirmed, list_name=list_name)
+
+
+def describe_unsubscribe(sessions: Sessions, signer: TokenSigner, token: str) -> UnsubscribeView:
+    """What the unsubscribe page shows for a token; changes nothing."""
+    subscriber_id, list_id = signer.verify_unsubscribe(token)
+    with transaction(sessions) as session:
+        try:
+            person = subscribers.get(session, subscriber_id)
+        except NotFoundError:
+            return UnsubscribeView(None, list_id, "your address", None, 0, False)
+        list_name: str | None = None
+        subscribed = False
+        other = 0
+        for membership, mailing_list in memberships.for_subscriber(session, subscriber_id):
+            live = membership.status != MembershipStatus.UNSUBSCRIBED
+            if mailing_list.id == list_id:
+                list_name, subscribed = mailing_list.name, live
+            elif live:
+                other += 1
+        return UnsubscribeView(
+            subscriber_id, list_id, mask_email(person.email), list_name, other, subscribed
+        )
+
+
+def unsubscribe_with_token(
+    sessions: Sessions, signer: TokenSigner, token: str, *, everywhere: bool, source: str
+) -> int:
+    """Unsubscribe from the token's list (or every list); how many memberships changed.
+
+    Idempotent, and tokens never expire: a link from a years-old email still works.
+    """
+    subscriber_id, list_id = signer.verify_unsubscribe(token)
+    try:
+        result = audience.unsubscribe(
+            sessions, subscriber_id, None if everywhere else list_id, source=source
+        )
+    except NotFoundError:
+        # Nobody left to unsubscribe: the wish is already fulfilled.
+        return 0
+    log_event(
+        log,
+        "unsubscribe.done",
+        list_id=None if everywhere else list_id,
+        changed=result.changed,
+        source=source,
+        ref=token_ref(token),
+    )
+    return result.changed

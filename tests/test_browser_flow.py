@@ -1,0 +1,167 @@
+"""A real browser through the whole subscriber journey, against uvicorn on loopback.
+
+Sign up on the demo form, confirm from the link in the outbox, receive an issue in the
+outbox, preview it as marketing, then leave through the issue's unsubscribe page. Each
+page is saved as a screenshot under tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+import uvicorn
+from browser import chromium
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+from test_web_support import ADMIN_TOKEN, LIST_NAME, LIST_SLUG, web_settings
+
+from newsletter.services import audience
+from newsletter.services.issues import approve_issue, build_issue
+from newsletter.services.issues_send import send_issue
+from newsletter.settings import Settings
+from newsletter.storage import migrate
+from newsletter.storage.db import make_engine, session_factory
+from newsletter.storage.models import MembershipStatus
+from newsletter.web import create_app
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+EMAIL = "maria.lopez@example.org"
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Settings]]:
+    """The app on uvicorn in a thread; (base URL, settings)."""
+    url = f"sqlite:///{tmp_path / 'browser.db'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    # Links in emails must be https (a render check); the test follows their paths here.
+    cfg = web_settings(url, tmp_path, admin_token=ADMIN_TOKEN)
+    audience.create_list(session_factory(engine), LIST_SLUG, LIST_NAME)
+    port = _free_port()
+    config = uvicorn.Config(
+        create_app(cfg), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not uv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("uvicorn did not start within 15 s")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}", cfg
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=10)
+        engine.dispose()
+
+
+def _shot(driver: WebDriver, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / f"web-{name}.png"))
+
+
+def _heading(driver: WebDriver) -> str:
+    element = WebDriverWait(driver, 10).until(
+        expected_conditions.presence_of_element_located((By.TAG_NAME, "h1"))
+    )
+    return str(element.text)
+
+
+def _outbox_bodies(outbox: Path, prefix: str) -> list[dict[str, object]]:
+    return [orjson.loads(p.read_bytes()) for p in sorted(outbox.glob(f"{prefix}*.json"))]
+
+
+def _token_path(text: str, kind: str) -> str:
+    found = re.search(rf"https://[^/\s]+(/{kind}/[A-Za-z0-9_-]+)", text)
+    assert found is not None, f"no /{kind}/ link in {text[:300]!r}"
+    return found.group(1)
+
+
+def test_sign_up_confirm_receive_and_unsubscribe_in_a_browser(
+    server: tuple[str, Settings],
+) -> None:
+    base, cfg = server
+    with chromium(width=900, height=900) as driver:
+        # 1. The signup form, as the clinic's website embeds it.
+        driver.get(f"{base}/signup")
+        assert _heading(driver) == "Our weekly wellness newsletter"
+        _shot(driver, "1-signup")
+        driver.find_element(By.ID, "nl-email").send_keys(EMAIL)
+        driver.find_element(By.ID, "nl-name").send_keys("Maria")
+        assert not driver.find_element(By.ID, "nl-website").is_displayed()
+        driver.find_element(By.CSS_SELECTOR, "form.nl-signup button[type=submit]").click()
+        assert _heading(driver) == "Check your inbox"
+        _shot(driver, "2-check-inbox")
+
+        # 2. The confirmation email arrives in the outbox (after the response).
+        deadline = time.monotonic() + 10
+        while not (confirmations := _outbox_bodies(cfg.outbox_dir, "confirm-")):
+            assert time.monotonic() < deadline, "no confirmation email in the outbox"
+            time.sleep(0.1)
+        (mail,) = confirmations
+        text = mail["content"][0]["value"]  # type: ignore[index]
+        driver.get(base + _token_path(str(text), "confirm"))
+        assert _heading(driver) == "You are subscribed"
+        _shot(driver, "3-confirmed")
+
+        engine = make_engine(cfg.database_url)
+        sessions = session_factory(engine)
+        member = audience.show_subscriber(sessions, EMAIL).memberships[0]
+        assert member.status == MembershipStatus.SUBSCRIBED
+        assert member.consent_source == "web-form"
+        assert member.consent_ip == "127.0.0.1"
+        assert "Chrome" in (member.consent_user_agent or "")
+
+        # 3. An issue goes out; Maria's copy lands in the outbox.
+        issue = build_issue(cfg, engine, LIST_SLUG)
+        approve_issue(engine, issue.id, by="browser-test")
+        send_issue(cfg, engine, issue.id)
+        issues = [b for b in _outbox_bodies(cfg.outbox_dir, "") if "confirmation" not in str(b)]
+        assert len(issues) == 1
+        (personalization,) = issues[0]["personalizations"]  # type: ignore[misc]
+        assert personalization["to"] == [{"email": EMAIL, "name": "Maria"}]
+        header = personalization["headers"]["List-Unsubscribe"]
+        assert personalization["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+        # 4. Marketing previews it (HTTP Basic, the token as password).
+        driver.get(
+            base.replace("://", f"://marketing:{ADMIN_TOKEN}@") + f"/issues/{issue.id}/preview"
+        )
+        assert "Alex" in driver.page_source
+        _shot(driver, "4-preview")
+
+        # 5. The unsubscribe page from the issue's header; GET alone changes nothing.
+        driver.get(base + _token_path(header, "u"))
+        assert _heading(driver) == "Unsubscribe?"
+        assert "m•••@example.org" in driver.page_source
+        _shot(driver, "5-unsubscribe")
+        assert audience.show_subscriber(sessions, EMAIL).memberships[0].status == (
+            MembershipStatus.SUBSCRIBED
+        )
+        driver.find_element(By.CSS_SELECTOR, "button[value=list]").click()
+        assert _heading(driver) == "You are unsubscribed"
+        _shot(driver, "6-unsubscribed")
+        view = audience.show_subscriber(sessions, EMAIL).memberships[0]
+        assert view.status == MembershipStatus.UNSUBSCRIBED
+        assert view.unsubscribe_source == "web:unsubscribe-page"
+        engine.dispose()
