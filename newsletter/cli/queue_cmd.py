@@ -1,0 +1,85 @@
+"""``newsletter issue queue|cancel|reschedule``: marketing's issue queue."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import typer
+
+from newsletter.cli import common
+from newsletter.cli.apps import issue_app
+from newsletter.services import queue as queue_service
+from newsletter.services.issues import IssueView
+
+
+def _date(value: str, option: str = "--date") -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option
+        ) from None
+
+
+def _show(view: IssueView, verb: str, as_json: bool) -> None:
+    if as_json:
+        common.print_json(view.as_dict())
+        return
+    common.console.print(
+        f"Issue {view.id} {verb}: list {view.list_slug}, {view.issue_date}, status {view.status}."
+    )
+    if view.status == "draft":
+        common.console.print(f"Approve it with `newsletter issue approve {view.id}`.")
+
+
+_ARTICLE = typer.Option(None, "--article", help="An article slug (repeatable).")
+_TIP = typer.Option(None, "--tip", help="A tip slug (repeatable).")
+
+
+@issue_app.command("queue")
+def queue(  # noqa: PLR0917 - typer maps each parameter to one option
+    list_slug: str = typer.Option(..., "--list", help="The list's slug."),
+    date: str = typer.Option(..., "--date", help="Send date, YYYY-MM-DD."),
+    article: list[str] | None = _ARTICLE,
+    tip: list[str] | None = _TIP,
+    subject: str | None = typer.Option(None, "--subject", help="Subject line."),
+    preheader: str | None = typer.Option(None, "--preheader", help="Inbox preview text."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
+) -> None:
+    """Queue a draft for a list and date from chosen articles and tips."""
+    day = _date(date)
+    cfg = common.settings()
+    view = queue_service.queue_issue(
+        cfg,
+        common.engine(cfg),
+        list_slug,
+        day,
+        articles=article or (),
+        tips=tip or (),
+        subject=subject,
+        preheader=preheader,
+    )
+    _show(view, "queued", as_json)
+
+
+@issue_app.command("cancel")
+def cancel(
+    issue_id: int = typer.Argument(..., metavar="ID", help="The issue's id."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
+) -> None:
+    """Cancel a draft or approved issue (one that started sending cannot be)."""
+    cfg = common.settings()
+    _show(queue_service.cancel_issue(common.engine(cfg), issue_id), "cancelled", as_json)
+
+
+@issue_app.command("reschedule")
+def reschedule(
+    issue_id: int = typer.Argument(..., metavar="ID", help="The issue's id."),
+    date: str = typer.Option(..., "--date", help="New send date, YYYY-MM-DD."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
+) -> None:
+    """Move a draft or approved issue to another date; it needs approval again."""
+    day = _date(date)
+    cfg = common.settings()
+    view = queue_service.reschedule_issue(cfg, common.engine(cfg), issue_id, day)
+    _show(view, "rescheduled", as_json)

@@ -1,0 +1,124 @@
+"""``newsletter status [--json]``: the leader, the jobs, the queue and what needs a human.
+
+The lead registers :func:`status` on the root app.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from newsletter.cli import common
+from newsletter.scheduling.clock import NOW_ENV, make_clock
+from newsletter.services.queue import scheduler_status
+
+
+def status(as_json: bool = typer.Option(False, "--json", help="Print a JSON object.")) -> None:
+    """Show the scheduler's leader, next runs, upcoming issues, sends and problems."""
+    cfg = common.settings()
+    now = make_clock(os.environ.get(NOW_ENV), cfg.zone).now()
+    data = scheduler_status(cfg, common.engine(cfg), now)
+    if as_json:
+        common.print_json(data)
+        return
+    _print(data, cfg.zone)
+
+
+def _local(value: str | None, zone: Any) -> str:
+    if not value:
+        return "-"
+    return dt.datetime.fromisoformat(value).astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")
+
+
+def _print(data: dict[str, Any], zone: Any) -> None:
+    out = common.console
+    leader = data["leader"]
+    if leader["state"] == "leading":
+        out.print(
+            f"Leader: {leader['holder']} (heartbeat {leader['heartbeat_age_s']} s ago, "
+            f"lease expires in {leader['expires_in_s']} s)"
+        )
+    elif leader["state"] == "expired":
+        out.print(
+            f"Leader: [bold red]none[/] - the last one, {leader['holder']}, stopped renewing "
+            f"{leader['heartbeat_age_s']} s ago (is the scheduler running?)"
+        )
+    else:
+        out.print("Leader: [bold red]none[/] - no scheduler has run yet (or it stopped cleanly)")
+
+    jobs = Table(title="Jobs", title_justify="left")
+    for column in ("job", "schedule", "next run", "last run"):
+        jobs.add_column(column)
+    for job in data["jobs"]:
+        last = f"{job['last_status']} {_local(job['last_started_at'], zone)}"
+        jobs.add_row(
+            job["id"],
+            job["schedule"],
+            _local(job["next_run"], zone),
+            last if job["last_status"] else "-",
+        )
+    out.print(jobs)
+
+    _section(
+        "Upcoming issues",
+        ["id", "list", "date", "approval", "subject"],
+        [[i["id"], i["list"], i["date"], i["approval"], i["subject"]] for i in data["upcoming"]],
+        "none queued",
+    )
+    _section(
+        "Last sends",
+        ["id", "list", "date", "status", "recipients", "accepted", "failed", "unknown", "pending"],
+        [
+            [
+                s["id"],
+                s["list"],
+                s["date"],
+                s["status"],
+                s["recipients"],
+                s["accepted"],
+                s["failed"],
+                s["unknown"],
+                s["pending"],
+            ]
+            for s in data["recent_sends"]
+        ],
+        "nothing sent yet",
+    )
+    _section(
+        "Unknown batches (need a human: see docs/operations.md)",
+        ["issue", "list", "batch", "recipients", "message id", "since"],
+        [
+            [
+                b["issue_id"],
+                b["list_slug"],
+                b["batch_no"],
+                b["recipients"],
+                b["message_id"] or "-",
+                _local(str(b["updated_at"]), zone),
+            ]
+            for b in data["unknown_batches"]
+        ],
+        "none",
+    )
+    _section(
+        "Missed runs (not run late on purpose)",
+        ["job", "scheduled for", "detail"],
+        [[m["job"], _local(m["scheduled_for"], zone), m["detail"]] for m in data["missed_runs"]],
+        "none",
+    )
+
+
+def _section(title: str, columns: list[str], rows: list[list[Any]], empty: str) -> None:
+    if not rows:
+        common.console.print(f"{title}: {empty}")
+        return
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(v) for v in row))
+    common.console.print(table)

@@ -1,0 +1,68 @@
+"""Start the scheduler: ``python scheduler.py [--once] [--now ISO]``.
+
+Also behind ``newsletter scheduler``. Sets up structured logs (secrets masked), the
+clock (``--now`` or ``NEWSLETTER_NOW`` for demos and tests), then either serves until
+SIGTERM/SIGINT or runs what is due once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from newsletter.errors import NewsletterError
+from newsletter.logs import configure_logging
+from newsletter.scheduling.clock import NOW_ENV, make_clock
+from newsletter.settings import Settings, load_settings
+
+log = logging.getLogger("newsletter.scheduler")
+
+
+def _secrets(settings: Settings) -> list[str | None]:
+    values = [settings.secret_key, settings.admin_token, settings.sendgrid_api_key]
+    values.extend(settings.secret_key_fallbacks)
+    return [v.get_secret_value() if v is not None else None for v in values]
+
+
+def run(*, once: bool, now: str | None = None) -> int:
+    """Serve, or run once; returns the exit code (1 when a one-shot job failed)."""
+    from newsletter.scheduling import app
+    from newsletter.scheduling.once import run_once
+
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level, secrets=_secrets(settings))
+    source = "--now" if now else NOW_ENV
+    clock = make_clock(now or os.environ.get(NOW_ENV), settings.zone, source=source)
+    if not once:
+        return app.serve(settings, clock)
+    rt, engine = app.make_runtime(settings, clock)
+    app.install_stop_handlers(rt, None)
+    try:
+        outcomes = run_once(rt)
+    finally:
+        engine.dispose()
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="scheduler.py",
+        description="Run the newsletter's scheduled jobs (assemble, send, resume, sync).",
+    )
+    parser.add_argument(
+        "--once", action="store_true", help="run whatever is due now, then exit (for cron)"
+    )
+    parser.add_argument(
+        "--now",
+        metavar="ISO",
+        help="pretend it is this time, e.g. 2026-11-24T09:00 (local time of NEWSLETTER_TIMEZONE)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        return run(once=args.once, now=args.now)
+    except NewsletterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

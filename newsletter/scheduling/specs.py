@@ -1,0 +1,82 @@
+"""The scheduled jobs: ids, when they fire, and what ``--once`` and catch-up run.
+
+The ids are stable on purpose: APScheduler's job store is keyed by them, so
+``replace_existing=True`` updates a job in place when its schedule changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from newsletter.scheduling.triggers import cron_trigger, next_fire_time
+from newsletter.settings import Settings, env_name
+
+ASSEMBLE = "assemble"
+SEND = "send"
+RESUME = "resume"
+SYNC_SUPPRESSIONS = "sync_suppressions"
+
+RESUME_INTERVAL = dt.timedelta(minutes=5)
+"""How soon an interrupted send is picked up again (a module constant, not a setting)."""
+SYNC_INTERVAL = dt.timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    id: str
+    description: str
+    setting: str | None = None
+    """The ``Settings`` field holding the cron expression; None for interval jobs."""
+    interval: dt.timedelta | None = None
+
+    @property
+    def func_ref(self) -> str:
+        return f"newsletter.scheduling.jobs:{self.id}"
+
+    def cron(self, settings: Settings) -> CronTrigger | None:
+        if self.setting is None:
+            return None
+        expression = str(getattr(settings, self.setting))
+        return cron_trigger(expression, settings.zone, variable=env_name(self.setting))
+
+    def trigger(self, settings: Settings) -> BaseTrigger:
+        cron = self.cron(settings)
+        if cron is not None:
+            return cron
+        assert self.interval is not None
+        return IntervalTrigger(seconds=self.interval.total_seconds(), timezone=settings.zone)
+
+    def schedule_text(self, settings: Settings) -> str:
+        if self.setting is not None:
+            return f"cron '{getattr(settings, self.setting)}' ({settings.timezone})"
+        assert self.interval is not None
+        minutes = int(self.interval.total_seconds() // 60)
+        return f"every {minutes} min"
+
+    def next_run(self, settings: Settings, now: dt.datetime) -> dt.datetime | None:
+        """The next time this job fires after ``now`` (interval jobs: ``now + interval``)."""
+        cron = self.cron(settings)
+        if cron is not None:
+            return next_fire_time(cron, now)
+        assert self.interval is not None
+        return now + self.interval
+
+
+JOBS: tuple[JobSpec, ...] = (
+    JobSpec(
+        ASSEMBLE, "build next send date's drafts and email the review notice", "assemble_schedule"
+    ),
+    JobSpec(SEND, "send each list's approved issue for today", "send_schedule"),
+    JobSpec(RESUME, "finish interrupted sends through the ledger", interval=RESUME_INTERVAL),
+    JobSpec(SYNC_SUPPRESSIONS, "copy SendGrid's suppression lists", interval=SYNC_INTERVAL),
+)
+BY_ID = {spec.id: spec for spec in JOBS}
+ONCE_ORDER = (ASSEMBLE, SEND, RESUME, SYNC_SUPPRESSIONS)
+"""What ``--once`` runs, in order: a draft first, then today's send, then leftovers."""
+CATCH_UP_ORDER = (ASSEMBLE, SEND, RESUME)
+"""What a new leader runs at once, in case a fire time passed while nobody led."""

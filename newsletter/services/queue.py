@@ -1,0 +1,405 @@
+"""Marketing's issue queue (queue, cancel, reschedule), review notices, and ``status``.
+
+A queued issue is built exactly like an override file would build it, from the
+articles and tips marketing chose; it is stored as a draft and goes through the same
+approval as any other issue.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from newsletter.assembly import ContentHistory, SentIssue, assemble
+from newsletter.content.loader import load_library
+from newsletter.content.models import IssueOverride, Library
+from newsletter.delivery.payload import MessageTemplate, Recipient, build_body, encode_body
+from newsletter.delivery.senders import make_sender
+from newsletter.errors import IssueStateError, NewsletterError, NotFoundError
+from newsletter.logs import log_event
+from newsletter.render import (
+    FIRST_NAME_FALLBACK,
+    FIRST_NAME_TAG,
+    UNSUBSCRIBE_URL_TAG,
+    RenderContext,
+    render_email,
+    render_issue,
+)
+from newsletter.services.issues import IssueView, _view, render_context
+from newsletter.settings import Settings
+from newsletter.storage.db import session_factory, transaction
+from newsletter.storage.models import IssueStatus
+from newsletter.storage.repositories import issues as issue_repo
+from newsletter.storage.repositories import lists as lists_repo
+from newsletter.storage.repositories import queue as queue_repo
+
+log = logging.getLogger("newsletter.scheduler.queue")
+
+
+# -- queue, cancel, reschedule ------------------------------------------------------------
+
+
+def _check_slugs(
+    library: Library, articles: Sequence[str], tips: Sequence[str], where: str
+) -> None:
+    unknown = [f"article {s!r}" for s in articles if s not in library.articles]
+    unknown += [f"tip {s!r}" for s in tips if s not in library.tips]
+    if unknown:
+        raise NotFoundError(f"unknown {', '.join(unknown)} (not in {where})")
+
+
+def _check_future(cfg: Settings, issue_date: dt.date, today: dt.date | None) -> None:
+    today = today or dt.datetime.now(cfg.zone).date()
+    if issue_date < today:
+        raise IssueStateError(f"date {issue_date} is in the past (today is {today})")
+
+
+def queue_issue(
+    cfg: Settings,
+    engine: Engine,
+    list_slug: str,
+    issue_date: dt.date,
+    *,
+    articles: Sequence[str] = (),
+    tips: Sequence[str] = (),
+    subject: str | None = None,
+    preheader: str | None = None,
+    today: dt.date | None = None,
+) -> IssueView:
+    """Store a draft for ``list_slug`` on ``issue_date`` built from marketing's choices.
+
+    Unchosen parts (no articles, no tips) are filled the usual way. ``ConflictError``
+    when the list already has a live issue that day.
+    """
+    _check_future(cfg, issue_date, today)
+    library = load_library(cfg.content_dir)
+    _check_slugs(library, articles, tips, str(cfg.content_dir))
+    override = IssueOverride(
+        list_slug=list_slug,
+        issue_date=issue_date,
+        subject=subject,
+        preheader=preheader,
+        articles=tuple(articles),
+        tips=tuple(tips),
+    )
+    return _store(cfg, engine, library, override)
+
+
+def _store(cfg: Settings, engine: Engine, library: Library, override: IssueOverride) -> IssueView:
+    factory = session_factory(engine)
+    slug, day = override.list_slug, override.issue_date
+    with transaction(factory) as session:
+        mailing_list = lists_repo.get_by_slug(session, slug)
+        history = ContentHistory(
+            tuple(
+                SentIssue(h.issue_date, h.article_slugs, h.tip_slugs)
+                for h in issue_repo.delivered_history(session, mailing_list.id, exclude_date=day)
+            )
+        )
+        ctx = render_context(cfg, mailing_list)
+        list_id = mailing_list.id
+    chosen = library.model_copy(update={"overrides": {**library.overrides, (slug, day): override}})
+    plan = assemble(
+        chosen,
+        slug,
+        day,
+        history,
+        articles_per_issue=cfg.articles_per_issue,
+        tips_per_issue=cfg.tips_per_issue,
+    )
+    plan = dataclasses.replace(plan, source="queued")
+    page = render_issue(plan, ctx)
+    with transaction(factory) as session:
+        issue = issue_repo.create_issue(
+            session,
+            issue_repo.NewIssue(
+                list_id=list_id,
+                issue_date=day,
+                subject=page.subject,
+                preheader=page.preheader,
+                html=page.html,
+                text=page.text,
+                article_slugs=plan.article_slugs,
+                tip_slugs=plan.tip_slugs,
+                content_hash=page.content_hash,
+                source=plan.source,
+                notes=plan.notes,
+            ),
+        )
+        return _view(issue, slug)
+
+
+def cancel_issue(engine: Engine, issue_id: int) -> IssueView:
+    """draft/approved -> cancelled; an issue that started sending cannot be cancelled."""
+    factory = session_factory(engine)
+    with transaction(factory) as session:
+        issue = issue_repo.get_issue(session, issue_id)
+        if not issue_repo.transition(
+            session, issue_id, expected=queue_repo.EDITABLE, to=IssueStatus.CANCELLED
+        ):
+            raise IssueStateError(
+                f"issue {issue_id} is {issue.status}; only a draft or approved issue can be "
+                "cancelled"
+            )
+        issue = issue_repo.get_issue(session, issue_id)
+        return _view(issue, issue_repo.list_slug(session, issue.list_id))
+
+
+def reschedule_issue(
+    cfg: Settings, engine: Engine, issue_id: int, new_date: dt.date, *, today: dt.date | None = None
+) -> IssueView:
+    """Move a draft or approved issue to ``new_date``, re-rendered; it needs approval again."""
+    _check_future(cfg, new_date, today)
+    factory = session_factory(engine)
+    with transaction(factory) as session:
+        issue = issue_repo.get_issue(session, issue_id)
+        if issue.status not in queue_repo.EDITABLE:
+            raise IssueStateError(
+                f"issue {issue_id} is {issue.status}; only a draft or approved issue can move"
+            )
+        mailing_list = lists_repo.get(session, issue.list_id)
+        ctx = render_context(cfg, mailing_list)
+        slug = mailing_list.slug
+        articles, tips = tuple(issue.article_slugs), tuple(issue.tip_slugs)
+        subject, preheader = issue.subject, issue.preheader
+    library = load_library(cfg.content_dir)
+    _check_slugs(library, articles, tips, str(cfg.content_dir))
+    plan = dataclasses.replace(
+        assemble(
+            library.model_copy(
+                update={
+                    "overrides": {
+                        (slug, new_date): IssueOverride(
+                            list_slug=slug,
+                            issue_date=new_date,
+                            subject=subject,
+                            preheader=preheader or None,
+                            articles=articles,
+                            tips=tips,
+                        )
+                    }
+                }
+            ),
+            slug,
+            new_date,
+            ContentHistory(),
+        ),
+        source="queued",
+    )
+    # The date is printed in the issue, so the content (and its hash) change with it.
+    page = render_issue(plan, ctx)
+    with transaction(factory) as session:
+        moved = queue_repo.reschedule(
+            session,
+            issue_id,
+            new_date,
+            html=page.html,
+            text=page.text,
+            content_hash=page.content_hash,
+        )
+        if not moved:
+            raise IssueStateError(f"issue {issue_id} started sending meanwhile; not moved")
+        issue = issue_repo.get_issue(session, issue_id)
+        return _view(issue, slug)
+
+
+# -- review notices ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssueSummary:
+    id: int
+    list_slug: str
+    issue_date: dt.date
+    status: str
+    subject: str
+    articles: tuple[str, ...]
+    tips: tuple[str, ...]
+
+
+def notify_review(
+    cfg: Settings, day: dt.date, issues: Sequence[IssueSummary], problems: Sequence[str]
+) -> int:
+    """Email the drafts of ``day`` to the reviewers; returns how many were notified."""
+    gate = (
+        "Nothing is sent until each issue is approved."
+        if cfg.require_approval
+        else "Autopilot is on: drafts that nobody approves are approved and sent as they are."
+    )
+    values = {
+        "heading": f"Review the newsletter for {day:%A %B} {day.day}",
+        "intro": f"{len(issues)} issue(s) are ready for review. {gate}",
+        "problems": list(problems),
+        "note": "Sent by the newsletter scheduler's assemble job.",
+    }
+    return _send_notice(cfg, f"Review: newsletter for {day.isoformat()}", values, issues)
+
+
+def notify_blocked(cfg: Settings, day: dt.date, blocked: Sequence[str]) -> int:
+    """Say loudly that today's send did not happen for want of an approved issue."""
+    log_event(
+        log,
+        "send.blocked",
+        f"NOT SENT for {day}: " + "; ".join(blocked),
+        level=logging.ERROR,
+        date=day.isoformat(),
+        lists=len(blocked),
+    )
+    values = {
+        "heading": f"Not sent: the newsletter for {day.isoformat()}",
+        "intro": "The send job found no approved issue for these lists, so nothing went out.",
+        "problems": list(blocked),
+        "note": "Approve the issue, then run `newsletter issue send ID`.",
+    }
+    return _send_notice(cfg, f"NOT SENT: newsletter for {day.isoformat()}", values, ())
+
+
+def _send_notice(
+    cfg: Settings, subject: str, values: dict[str, Any], issues: Sequence[IssueSummary]
+) -> int:
+    if not cfg.review_emails:
+        log_event(log, "notice.skipped", "NEWSLETTER_REVIEW_EMAILS is empty; no notice sent")
+        return 0
+    values["issues"] = [
+        dataclasses.asdict(i)
+        | {
+            "preview_url": f"{cfg.public_url}/issues/{i.id}/preview",
+            "approve_command": f"newsletter issue approve {i.id}",
+        }
+        for i in issues
+    ]
+    context = RenderContext.from_settings(cfg, "Newsletter review")
+    try:
+        html, text = render_email("review_notice", values, context=context, subject=subject)
+        template = MessageTemplate(
+            subject=subject,
+            html=html,
+            text=text,
+            from_email=cfg.from_email,
+            from_name=cfg.from_name,
+            categories=("review-notice",),
+        )
+        fill = {FIRST_NAME_TAG: FIRST_NAME_FALLBACK, UNSUBSCRIBE_URL_TAG: cfg.public_url}
+        people = [Recipient(a, None, dict(fill), cfg.public_url) for a in cfg.review_emails]
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+        make_sender(cfg).send(
+            encode_body(build_body(template, people, batch=0)), batch_key=f"review-{stamp}"
+        )
+    except NewsletterError as exc:
+        # A notice that cannot go out must not hide the job's own result; it is logged loudly.
+        log_event(log, "notice.failed", f"review notice not sent: {exc}", level=logging.ERROR)
+        return 0
+    log_event(log, "notice.sent", subject, recipients=len(people))
+    return len(people)
+
+
+# -- status -----------------------------------------------------------------------------
+
+
+def approval_state(status: IssueStatus, approved_hash: str | None, content_hash: str) -> str:
+    if status == IssueStatus.DRAFT:
+        return "needs approval"
+    if approved_hash != content_hash:
+        return "changed since approval: approve again"
+    return "approved"
+
+
+def scheduler_status(cfg: Settings, engine: Engine, now: dt.datetime) -> dict[str, Any]:
+    """Everything ``newsletter status`` shows, as plain data (also its ``--json``)."""
+    from newsletter.scheduling.leader import LEASE_NAME
+    from newsletter.scheduling.specs import JOBS
+    from newsletter.storage.models import JobRunStatus
+    from newsletter.storage.repositories import scheduling as sched_repo
+
+    today = now.astimezone(cfg.zone).date()
+    factory = session_factory(engine)
+    with transaction(factory) as session:
+        lease = sched_repo.get_lease(session, LEASE_NAME)
+        jobs = []
+        for spec in JOBS:
+            last = sched_repo.last_run(session, spec.id)
+            jobs.append(
+                {
+                    "id": spec.id,
+                    "schedule": spec.schedule_text(cfg),
+                    "next_run": _iso(spec.next_run(cfg, now)),
+                    "last_status": str(last.status) if last else None,
+                    "last_started_at": _iso(last.started_at) if last else None,
+                }
+            )
+        upcoming = [
+            {
+                "id": i.id,
+                "list": slug,
+                "date": i.issue_date.isoformat(),
+                "status": str(i.status),
+                "approval": approval_state(i.status, i.approved_hash, i.content_hash),
+                "approved_by": i.approved_by,
+                "subject": i.subject,
+            }
+            for i, slug in queue_repo.upcoming(session, today)
+        ]
+        sends = queue_repo.recent_sends(session)
+        totals = queue_repo.batch_totals(session, [i.id for i, _ in sends])
+        recent = [
+            {
+                "id": i.id,
+                "list": slug,
+                "date": i.issue_date.isoformat(),
+                "status": str(i.status),
+                "started_at": _iso(i.send_started_at),
+                "sent_at": _iso(i.sent_at),
+                "recipients": i.recipients,
+                "accepted": totals[i.id].get("accepted", 0),
+                "failed": totals[i.id].get("failed", 0),
+                "unknown": totals[i.id].get("unknown", 0),
+                "pending": totals[i.id].get("pending", 0) + totals[i.id].get("sending", 0),
+            }
+            for i, slug in sends
+        ]
+        unknown = [
+            dataclasses.asdict(b) | {"issue_date": b.issue_date.isoformat()}
+            for b in queue_repo.unknown_batches(session)
+        ]
+        missed = [
+            {
+                "job": r.job_id,
+                "scheduled_for": _iso(r.scheduled_for),
+                "recorded_at": _iso(r.started_at),
+                "detail": r.detail,
+            }
+            for r in sched_repo.recent_runs(session, statuses=[JobRunStatus.MISSED], limit=10)
+        ]
+    return {
+        "now": now.isoformat(),
+        "timezone": cfg.timezone,
+        "leader": _leader(lease, now),
+        "jobs": jobs,
+        "upcoming": upcoming,
+        "recent_sends": recent,
+        "unknown_batches": unknown,
+        "missed_runs": missed,
+    }
+
+
+def _leader(lease: Any, now: dt.datetime) -> dict[str, Any]:
+    if lease is None:
+        return {"state": "none", "holder": None}
+    alive = lease.expires_at > now
+    return {
+        "state": "leading" if alive else "expired",
+        "holder": lease.holder,
+        "since": lease.acquired_at.isoformat(),
+        "heartbeat_age_s": round((now - lease.heartbeat_at).total_seconds()),
+        "expires_in_s": round((lease.expires_at - now).total_seconds()),
+    }
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

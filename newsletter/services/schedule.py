@@ -1,0 +1,337 @@
+"""The scheduler's use cases: assemble the next issues, send today's, resume, sync.
+
+Each function is idempotent: running it twice for the same moment changes nothing
+the second time, which is what lets ``--once``, a restart's catch-up and APScheduler's
+own firing overlap safely. The scheduler face decides *when*; this module decides
+*what*.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from newsletter.audience.addresses import normalize_email
+from newsletter.delivery.suppressions_api import (
+    SUPPRESSION_KINDS,
+    SuppressedAddress,
+    SuppressionKind,
+    SuppressionsClient,
+)
+from newsletter.errors import AddressError, ConflictError, NewsletterError
+from newsletter.logs import log_event
+from newsletter.render import RenderedIssue
+from newsletter.scheduling.triggers import cron_trigger, fire_time_on, next_fire_time
+from newsletter.services import issues as issues_service
+from newsletter.services import issues_send
+from newsletter.services.queue import IssueSummary, notify_blocked, notify_review
+from newsletter.settings import Settings
+from newsletter.storage.db import transaction
+from newsletter.storage.models import BatchStatus, Issue, IssueStatus, SuppressionReason
+from newsletter.storage.repositories import issues as issue_repo
+from newsletter.storage.repositories import lists as lists_repo
+from newsletter.storage.repositories import queue as queue_repo
+from newsletter.storage.repositories import scheduling as sched_repo
+from newsletter.storage.repositories import suppressions as suppressions_repo
+
+log = logging.getLogger("newsletter.scheduler.jobs")
+
+AUTOPILOT = "autopilot"
+"""Who approved an issue that NEWSLETTER_REQUIRE_APPROVAL=false let through."""
+SYNC_CHUNK = 500
+SUPPRESSION_REASONS: dict[SuppressionKind, SuppressionReason] = {
+    "bounces": SuppressionReason.BOUNCE,
+    # A block is a receiving server refusing us; mailing again only hurts our reputation.
+    "blocks": SuppressionReason.BOUNCE,
+    "spam_reports": SuppressionReason.SPAMREPORT,
+    "invalid_emails": SuppressionReason.INVALID,
+    "global_unsubscribes": SuppressionReason.UNSUBSCRIBE,
+}
+
+
+@dataclass(frozen=True)
+class JobEnv:
+    """What every job needs: settings, the database, the time, and whether to stop."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    now: Callable[[], dt.datetime]
+    should_stop: Callable[[], bool] = field(default=lambda: False)
+
+    @property
+    def engine(self) -> Engine:
+        bind = self.sessions.kw["bind"]
+        assert isinstance(bind, Engine)
+        return bind
+
+    def local_date(self, instant: dt.datetime | None = None) -> dt.date:
+        return (instant or self.now()).astimezone(self.settings.zone).date()
+
+
+def send_trigger(settings: Settings) -> CronTrigger:
+    return cron_trigger(settings.send_schedule, settings.zone, variable="NEWSLETTER_SEND_SCHEDULE")
+
+
+def due_time(settings: Settings, issue_date: dt.date) -> dt.datetime:
+    """When an issue of ``issue_date`` is meant to go out: the send schedule's time that day."""
+    fire = fire_time_on(send_trigger(settings), issue_date, settings.zone)
+    return fire or dt.datetime.combine(issue_date, dt.time(0), tzinfo=settings.zone)
+
+
+def is_stale(env: JobEnv, issue_date: dt.date) -> bool:
+    """Past its send time by more than the grace: never sent, whatever asks."""
+    late = env.now() - due_time(env.settings, issue_date)
+    return late > dt.timedelta(seconds=env.settings.misfire_grace_time)
+
+
+# -- assemble ---------------------------------------------------------------------------
+
+
+def assemble_upcoming(env: JobEnv, fire: dt.datetime | None) -> dict[str, Any]:
+    """Build each list's draft for the next send date, then email the review notice."""
+    now = env.now()
+    next_send = next_fire_time(send_trigger(env.settings), now)
+    if next_send is None:
+        return {"status": "skipped", "detail": "the send schedule never fires again"}
+    day = env.local_date(next_send)
+    counts: dict[str, Any] = {"built": 0, "existing": 0, "failed": 0, "date": day.isoformat()}
+    problems: list[str] = []
+    with transaction(env.sessions) as session:
+        slugs = [m.slug for m in lists_repo.all_lists(session)]
+    for slug in slugs:
+        if env.should_stop():
+            break
+        try:
+            issues_service.build_issue(env.settings, env.engine, slug, day)
+            counts["built"] += 1
+        except ConflictError:
+            counts["existing"] += 1  # queued by marketing, or built by an earlier run
+        except NewsletterError as exc:
+            counts["failed"] += 1
+            problems.append(f"{slug}: {exc}")
+            log_event(log, "assemble.failed", f"{slug}: {exc}", level=logging.ERROR, list=slug)
+    with transaction(env.sessions) as session:
+        rows = queue_repo.issues_on(session, day)
+        summaries = [_summary(issue, slug) for issue, slug in rows]
+    counts["notified"] = notify_review(env.settings, day, summaries, problems)
+    if counts["failed"]:
+        counts["status"] = "failed"
+        counts["detail"] = "; ".join(problems)
+    return counts
+
+
+# -- send -------------------------------------------------------------------------------
+
+
+def send_due(env: JobEnv, fire: dt.datetime | None) -> dict[str, Any]:
+    """Send each list's approved issue for the fire time's date (the approval gate)."""
+    day = env.local_date(fire)
+    counts: dict[str, Any] = {"sent": 0, "accepted": 0, "blocked": 0, "failed": 0, "stale": 0}
+    blocked: list[str] = []
+    problems: list[str] = []
+    with transaction(env.sessions) as session:
+        slugs = [m.slug for m in lists_repo.all_lists(session)]
+        live = {slug: issue.id for issue, slug in queue_repo.issues_on(session, day)}
+    for slug in slugs:
+        if env.should_stop():
+            break
+        try:
+            issue_id = _ready_issue(env, slug, day, live.get(slug), blocked)
+            if issue_id is None:
+                continue
+            if is_stale(env, day):
+                counts["stale"] += 1
+                problems.append(f"{slug}: issue {issue_id} is past its send time; not sent")
+                continue
+            report = issues_send.send_issue(
+                env.settings, env.engine, issue_id, should_stop=env.should_stop
+            )
+        except NewsletterError as exc:
+            counts["failed"] += 1
+            problems.append(f"{slug}: {exc}")
+            log_event(log, "send.failed", f"{slug}: {exc}", level=logging.ERROR, list=slug)
+            continue
+        counts["sent"] += 1
+        counts["accepted"] += report.counts.recipients_in(BatchStatus.ACCEPTED)
+        if not report.ok:
+            problems.append(f"{slug}: issue {issue_id} ended {report.status}")
+    counts["blocked"] = len(blocked)
+    if blocked:
+        notify_blocked(env.settings, day, blocked)
+    if counts["failed"] or counts["stale"]:
+        counts["status"] = "failed"
+    elif blocked and not counts["sent"]:
+        counts["status"] = "skipped"
+    counts["detail"] = "; ".join(blocked + problems)
+    return counts
+
+
+def _ready_issue(
+    env: JobEnv, slug: str, day: dt.date, issue_id: int | None, blocked: list[str]
+) -> int | None:
+    """The id of this list's approved issue for ``day``, approving it on autopilot."""
+    autopilot = not env.settings.require_approval
+    if issue_id is None:
+        if not autopilot:
+            blocked.append(f"{slug}: no issue for {day}")
+            return None
+        issue_id = issues_service.build_issue(env.settings, env.engine, slug, day).id
+    with transaction(env.sessions) as session:
+        issue = issue_repo.get_issue(session, issue_id)
+        status, approved = issue.status, issue.approved_hash
+        # Recomputed from what is stored, so an edit that forgot to update the hash counts too.
+        current = RenderedIssue(issue.subject, issue.preheader, issue.html, issue.text).content_hash
+        current_ok = current == issue.content_hash
+    if status in (IssueStatus.SENDING, IssueStatus.SENT, IssueStatus.FAILED):
+        return None  # already under way or done: resume finishes it, nothing is sent twice
+    if status == IssueStatus.DRAFT:
+        if not autopilot:
+            blocked.append(f"{slug}: issue {issue_id} is not approved")
+            return None
+        issues_service.approve_issue(env.engine, issue_id, by=AUTOPILOT)
+        log_event(log, "send.autopilot", f"{slug}: issue {issue_id} approved by autopilot")
+    elif approved != current or not current_ok:
+        blocked.append(f"{slug}: issue {issue_id} changed after approval; approve it again")
+        return None
+    return issue_id
+
+
+# -- resume -----------------------------------------------------------------------------
+
+
+def resume_sends(env: JobEnv) -> dict[str, Any]:
+    """Finish sends left in ``sending`` by a stop or a crash (the ledger skips the done)."""
+    counts: dict[str, Any] = {"resumed": 0, "accepted": 0, "busy": 0, "stale": 0}
+    with transaction(env.sessions) as session:
+        sending = queue_repo.in_status(session, [IssueStatus.SENDING])
+        targets = [(i.id, slug, i.issue_date) for i, slug in sending]
+    problems: list[str] = []
+    for issue_id, slug, day in targets:
+        if env.should_stop():
+            break
+        if is_stale(env, day):
+            counts["stale"] += 1
+            continue
+        try:
+            report = issues_send.send_issue(
+                env.settings, env.engine, issue_id, should_stop=env.should_stop
+            )
+        except ConflictError:
+            counts["busy"] += 1  # another process holds the issue's lease and is sending
+            continue
+        except NewsletterError as exc:
+            problems.append(f"{slug}: {exc}")
+            continue
+        counts["resumed"] += 1
+        counts["accepted"] += report.counts.recipients_in(BatchStatus.ACCEPTED)
+    if problems:
+        counts["status"] = "failed"
+        counts["detail"] = "; ".join(problems)
+    return counts
+
+
+def _summary(issue: Issue, slug: str) -> IssueSummary:
+    return IssueSummary(
+        id=issue.id,
+        list_slug=slug,
+        issue_date=issue.issue_date,
+        status=str(issue.status),
+        subject=issue.subject,
+        articles=tuple(issue.article_slugs or ()),
+        tips=tuple(issue.tip_slugs or ()),
+    )
+
+
+# -- sync_suppressions ------------------------------------------------------------------
+
+
+def cursor_name(kind: str) -> str:
+    return f"suppressions:{kind}"
+
+
+def sync_suppressions(
+    env: JobEnv,
+    client: SuppressionsClient | None = None,
+    kinds: Iterable[SuppressionKind] = SUPPRESSION_KINDS,
+) -> dict[str, Any]:
+    """Copy SendGrid's suppression lists into ours, each from where the last sync stopped.
+
+    The cursor is the newest ``created`` seen per kind. SendGrid's ``start_time`` is
+    inclusive, so entries of that same second are read again: harmless, since adding a
+    suppression twice keeps the first.
+    """
+    if client is None:
+        if env.settings.sendgrid_api_key is None:
+            log_event(log, "sync.skipped", "no SENDGRID_API_KEY: suppression sync skipped")
+            return {"status": "skipped"}
+        client = SuppressionsClient.from_settings(env.settings)
+    counts: dict[str, Any] = {"seen": 0, "added": 0, "kinds": 0}
+    for kind in kinds:
+        if env.should_stop():
+            break
+        seen, added = _sync_kind(env, client, kind)
+        counts["seen"] += seen
+        counts["added"] += added
+        counts["kinds"] += 1
+    return counts
+
+
+def _sync_kind(env: JobEnv, client: SuppressionsClient, kind: SuppressionKind) -> tuple[int, int]:
+    with transaction(env.sessions) as session:
+        start = sched_repo.get_cursor(session, cursor_name(kind))
+    newest = start
+    seen = added = 0
+    chunk: list[SuppressedAddress] = []
+
+    def flush(final: bool) -> None:
+        nonlocal added
+        with transaction(env.sessions) as session:
+            added += _store(session, kind, chunk)
+            # The cursor moves only with the final chunk: SendGrid pages are not ordered
+            # by time, so an earlier move could skip entries after a crash.
+            if final and newest is not None and newest != start:
+                sched_repo.set_cursor(session, cursor_name(kind), newest, env.now())
+        chunk.clear()
+
+    for entry in client.iter_suppressions(kind, start):
+        seen += 1
+        stamp = int(entry.created.timestamp())
+        newest = stamp if newest is None else max(newest, stamp)
+        chunk.append(entry)
+        if len(chunk) >= SYNC_CHUNK:
+            flush(final=False)
+    flush(final=True)
+    log_event(
+        log, "sync.kind", f"{kind}: {seen} seen, {added} new", kind=kind, seen=seen, added=added
+    )
+    return seen, added
+
+
+def _key(email: str) -> tuple[str, str]:
+    try:
+        normalized = normalize_email(email)
+    except AddressError:
+        # SendGrid's invalid_emails list holds exactly the addresses we cannot parse.
+        cleaned = email.strip()
+        return cleaned, cleaned.lower()
+    return normalized.email, normalized.key
+
+
+def _store(session: Session, kind: SuppressionKind, entries: list[SuppressedAddress]) -> int:
+    if not entries:
+        return 0
+    rows: dict[str, tuple[str, str, SuppressionReason, str]] = {}
+    for entry in entries:
+        email, key = _key(entry.email)
+        rows.setdefault(key, (email, key, SUPPRESSION_REASONS[kind], f"sendgrid:{kind}"))
+    existing = suppressions_repo.suppressed_keys(session, list(rows))
+    fresh = [row for key, row in rows.items() if key not in existing]
+    suppressions_repo.add_many(session, fresh)
+    return len(fresh)

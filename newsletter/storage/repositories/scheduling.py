@@ -1,0 +1,192 @@
+"""The leader lease, job runs and sync cursors.
+
+The lease is taken and renewed with one conditional UPDATE (or an INSERT that does
+nothing on conflict) whose row count says who won, so it behaves the same on SQLite
+and PostgreSQL and needs no advisory lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, case, delete, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from newsletter.storage.models.scheduling import JobRun, JobRunStatus, SchedulerLease, SyncCursor
+
+FINISHED = (JobRunStatus.OK, JobRunStatus.SKIPPED)
+
+
+@dataclass(frozen=True)
+class LeaseInfo:
+    name: str
+    holder: str
+    acquired_at: dt.datetime
+    heartbeat_at: dt.datetime
+    expires_at: dt.datetime
+
+
+def _rowcount(result: Any) -> int:
+    return int(cast(CursorResult[Any], result).rowcount)
+
+
+def _insert(session: Session) -> Any:
+    # Both dialects spell "insert unless the key exists" the same way, from different modules.
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def acquire_lease(
+    session: Session, name: str, holder: str, now: dt.datetime, ttl: dt.timedelta
+) -> bool:
+    """Take or renew the lease ``name`` for ``holder``; True when ``holder`` holds it now."""
+    expires = now + ttl
+    stmt = (
+        update(SchedulerLease)
+        .where(
+            SchedulerLease.name == name,
+            or_(SchedulerLease.holder == holder, SchedulerLease.expires_at <= now),
+        )
+        .values(
+            holder=holder,
+            heartbeat_at=now,
+            expires_at=expires,
+            # A renewal keeps the original acquisition time; a takeover starts a new one.
+            acquired_at=case(
+                (SchedulerLease.holder == holder, SchedulerLease.acquired_at),
+                else_=literal(now, SchedulerLease.acquired_at.type),
+            ),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if _rowcount(session.execute(stmt)) == 1:
+        return True
+    insert = (
+        _insert(session)(SchedulerLease)
+        .values(name=name, holder=holder, acquired_at=now, heartbeat_at=now, expires_at=expires)
+        .on_conflict_do_nothing(index_elements=["name"])
+        .returning(SchedulerLease.name)
+    )
+    # RETURNING, not rowcount: psycopg reports -1 for a single INSERT through SQLAlchemy.
+    return session.connection().execute(insert).first() is not None
+
+
+def release_lease(session: Session, name: str, holder: str) -> bool:
+    """Give the lease up at once, so a standby need not wait for it to expire."""
+    stmt = delete(SchedulerLease).where(
+        SchedulerLease.name == name, SchedulerLease.holder == holder
+    )
+    return _rowcount(session.execute(stmt.execution_options(synchronize_session=False))) == 1
+
+
+def get_lease(session: Session, name: str) -> LeaseInfo | None:
+    row = session.execute(select(SchedulerLease).where(SchedulerLease.name == name)).scalar()
+    if row is None:
+        return None
+    return LeaseInfo(row.name, row.holder, row.acquired_at, row.heartbeat_at, row.expires_at)
+
+
+def start_run(
+    session: Session,
+    job_id: str,
+    scheduled_for: dt.datetime | None,
+    holder: str | None,
+    now: dt.datetime,
+) -> int:
+    run = JobRun(
+        job_id=job_id,
+        scheduled_for=scheduled_for,
+        status=JobRunStatus.RUNNING,
+        holder=holder,
+        started_at=now,
+        counts={},
+        detail="",
+    )
+    session.add(run)
+    session.flush()
+    return run.id
+
+
+def finish_run(
+    session: Session,
+    run_id: int,
+    status: JobRunStatus,
+    now: dt.datetime,
+    *,
+    counts: dict[str, Any] | None = None,
+    detail: str = "",
+) -> None:
+    stmt = (
+        update(JobRun)
+        .where(JobRun.id == run_id)
+        .values(status=status, finished_at=now, counts=counts or {}, detail=detail[:2000])
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(stmt)
+
+
+def has_finished_run(session: Session, job_id: str, scheduled_for: dt.datetime) -> bool:
+    """Whether this fire time was already handled (run, skipped on purpose, or missed)."""
+    stmt = select(JobRun.id).where(
+        JobRun.job_id == job_id,
+        JobRun.scheduled_for == scheduled_for,
+        JobRun.status.in_([*FINISHED, JobRunStatus.MISSED]),
+    )
+    return session.execute(stmt.limit(1)).first() is not None
+
+
+def record_missed(
+    session: Session, job_id: str, scheduled_for: dt.datetime, now: dt.datetime, detail: str
+) -> bool:
+    """Record a missed fire time once; False when it was already handled or recorded."""
+    if has_finished_run(session, job_id, scheduled_for):
+        return False
+    session.add(
+        JobRun(
+            job_id=job_id,
+            scheduled_for=scheduled_for,
+            status=JobRunStatus.MISSED,
+            started_at=now,
+            finished_at=now,
+            counts={},
+            detail=detail[:2000],
+        )
+    )
+    session.flush()
+    return True
+
+
+def recent_runs(
+    session: Session, *, statuses: list[JobRunStatus] | None = None, limit: int = 20
+) -> list[JobRun]:
+    stmt = select(JobRun).order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(limit)
+    if statuses:
+        stmt = stmt.where(JobRun.status.in_(statuses))
+    return list(session.execute(stmt).scalars())
+
+
+def last_run(session: Session, job_id: str) -> JobRun | None:
+    stmt = (
+        select(JobRun)
+        .where(JobRun.job_id == job_id, JobRun.status != JobRunStatus.MISSED)
+        .order_by(JobRun.started_at.desc(), JobRun.id.desc())
+        .limit(1)
+    )
+    return session.execute(stmt).scalar()
+
+
+def get_cursor(session: Session, name: str) -> int | None:
+    return session.execute(select(SyncCursor.position).where(SyncCursor.name == name)).scalar()
+
+
+def set_cursor(session: Session, name: str, position: int, now: dt.datetime) -> None:
+    stmt = (
+        _insert(session)(SyncCursor)
+        .values(name=name, position=position, updated_at=now)
+        .on_conflict_do_update(
+            index_elements=["name"], set_={"position": position, "updated_at": now}
+        )
+    )
+    session.connection().execute(stmt)
