@@ -97,3 +97,43 @@ def test_preview_with_broken_templates_exits_1(
 def test_list_display_name() -> None:
     assert list_display_name("wellness") == "Wellness"
     assert list_display_name("back-care") == "Back Care"
+
+
+def test_preview_of_a_built_issue_writes_its_stored_snapshot(tmp_path: Path) -> None:
+    for args in (
+        ["db", "upgrade"],
+        ["lists", "create", "wellness", "--name", "Wellness Weekly"],
+        ["issue", "build", "--list", "wellness", "--date", "2026-11-23"],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    out = tmp_path / "stored.html"
+    result = runner.invoke(app, ["issue", "preview", "1", "-o", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["id"] == 1
+    html = out.read_text("utf-8")
+    assert "Wellness Weekly" in html  # the stored list's name, not the slug titled
+    assert FIRST_NAME_TAG not in html
+    assert UNSUBSCRIBE_URL_TAG not in html
+    assert (tmp_path / "stored.txt").read_text("utf-8").count("Hi Alex,") == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["issue", "preview"],
+        ["issue", "preview", "1", "--list", "wellness"],
+        ["issue", "preview", "1", "--date", "2026-11-23"],
+    ],
+)
+def test_preview_needs_exactly_one_of_issue_or_list(args: list[str]) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+
+
+def test_preview_of_a_missing_issue_exits_1() -> None:
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    result = runner.invoke(app, ["issue", "preview", "42"])
+    assert result.exit_code == 1
+    assert "issue 42 does not exist" in result.output

@@ -53,9 +53,12 @@ app.add_typer(suppressions_app, name="suppressions")
 app.add_typer(issue_app, name="issue")
 
 # Importing the command modules registers their commands on the groups above.
-from newsletter.cli import commands as _commands  # noqa: E402
+from newsletter.cli import commands  # noqa: E402
 
-_ = _commands
+app.command("status")(commands.status_cmd.status)
+app.command("scheduler")(commands.scheduler_cmd.scheduler)
+app.command("serve")(commands.serve_cmd.serve)
+app.command("quickstart")(commands.quickstart_cmd.quickstart)
 
 
 def main() -> None:

@@ -9,7 +9,11 @@ from newsletter.cli import (
     issue_cmd,
     lists_cmd,
     preview_cmd,
+    queue_cmd,
+    quickstart_cmd,
+    scheduler_cmd,
     serve_cmd,
+    status_cmd,
     subscribers_cmd,
     suppressions_cmd,
 )
@@ -21,7 +25,11 @@ __all__ = [
     "issue_cmd",
     "lists_cmd",
     "preview_cmd",
+    "queue_cmd",
+    "quickstart_cmd",
+    "scheduler_cmd",
     "serve_cmd",
+    "status_cmd",
     "subscribers_cmd",
     "suppressions_cmd",
 ]

@@ -24,11 +24,14 @@ from rich.table import Table
 
 from newsletter.cli import common
 from newsletter.cli.apps import issue_app
+from newsletter.cli.results import print_results
 from newsletter.delivery.runner import BatchEvent
 from newsletter.services import issues as issue_service
 from newsletter.services import issues_send
+from newsletter.services.events import issue_results
 from newsletter.services.issues import IssueView
 from newsletter.services.issues_send import SendReport, SendStart
+from newsletter.storage.db import session_factory
 from newsletter.storage.models import BatchStatus
 
 LOG_EVERY_SECONDS = 5.0
@@ -342,13 +345,16 @@ def list_(
 
 @issue_app.command("show")
 def show(issue_id: IssueId, as_json: AsJson = False) -> None:
-    """One issue: its state, content and ledger counts."""
+    """One issue: its state, content, ledger counts and what the events say."""
     cfg = common.settings()
-    view = issue_service.show_issue(common.engine(cfg), issue_id)
+    engine = common.engine(cfg)
+    view = issue_service.show_issue(engine, issue_id)
+    results = issue_results(session_factory(engine), issue_id)
     if as_json:
-        common.print_json(view.as_dict())
+        common.print_json({**view.as_dict(), "results": results})
         return
     _print_view(view)
+    print_results(results)
 
 
 def _print_view(view: IssueView) -> None:

@@ -1,4 +1,8 @@
-"""``newsletter issue preview``: write this week's issue to files, no database needed."""
+"""``newsletter issue preview``: an issue as HTML + text files for a browser.
+
+``issue preview ISSUE`` writes a built issue's stored snapshot; ``issue preview --list
+SLUG`` assembles and renders one on the fly and needs no database.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +15,20 @@ import typer
 from rich.table import Table
 
 from newsletter.cli.apps import issue_app
-from newsletter.cli.common import console, print_json, settings
-from newsletter.services.preview import PreviewFiles, write_preview
+from newsletter.cli.common import console, engine, print_json, settings
+from newsletter.services.preview import PreviewFiles, write_preview, write_stored_preview
 
 
 @issue_app.command("preview")
 def preview(
+    issue_id: Annotated[
+        int | None,
+        typer.Argument(metavar="ISSUE", help="A built issue's id: preview its stored snapshot."),
+    ] = None,
     list_slug: Annotated[
-        str, typer.Option("--list", metavar="SLUG", help="The list to assemble the issue for.")
-    ],
+        str | None,
+        typer.Option("--list", metavar="SLUG", help="Assemble and render for this list instead."),
+    ] = None,
     issue_date: Annotated[
         dt.datetime | None,
         typer.Option(
@@ -46,14 +55,32 @@ def preview(
     """Assemble and render an issue with sample values, and write HTML + text files."""
     if output is not None and output.suffix.lower() == ".txt":
         raise typer.BadParameter("give the HTML file's name; the .txt is written next to it")
+    if (issue_id is None) == (list_slug is None):
+        raise typer.BadParameter("give either an ISSUE id or --list SLUG (not both)")
+    if issue_id is not None and issue_date is not None:
+        raise typer.BadParameter("--date goes with --list; a built issue has its own date")
     cfg = settings()
-    result = write_preview(cfg, list_slug, issue_date.date() if issue_date else None, output=output)
-    if as_json:
-        print_json(result.as_dict())
+    html_path: Path
+    if issue_id is not None:
+        stored = write_stored_preview(cfg, engine(cfg), issue_id, output)
+        html_path = stored.html_path
+        if as_json:
+            print_json(stored.as_dict())
+        else:
+            console.print(f"Issue {issue_id}: [bold]{stored.subject}[/bold]")
+            console.print(f"HTML  {stored.html_path}\nText  {stored.text_path}")
     else:
-        _print_summary(result)
+        assert list_slug is not None
+        result = write_preview(
+            cfg, list_slug, issue_date.date() if issue_date else None, output=output
+        )
+        html_path = result.html_path
+        if as_json:
+            print_json(result.as_dict())
+        else:
+            _print_summary(result)
     if open_it:
-        webbrowser.open(result.html_path.resolve().as_uri())
+        webbrowser.open(html_path.resolve().as_uri())
 
 
 def _print_summary(result: PreviewFiles) -> None:

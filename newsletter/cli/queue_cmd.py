@@ -37,7 +37,7 @@ _TIP = typer.Option(None, "--tip", help="A tip slug (repeatable).")
 
 
 @issue_app.command("queue")
-def queue(  # noqa: PLR0917 - typer maps each parameter to one option
+def queue(
     list_slug: str = typer.Option(..., "--list", help="The list's slug."),
     date: str = typer.Option(..., "--date", help="Send date, YYYY-MM-DD."),
     article: list[str] | None = _ARTICLE,

@@ -1,7 +1,9 @@
-"""Preview: assemble and render a list's issue for a date, without any database.
+"""Preview: an issue as files a browser opens, with sample values in the tags.
 
-The preview assumes a list that has received nothing yet (empty history), so it shows
-what assembly would pick on a fresh start; the stored-issue preview comes later.
+``write_preview`` assembles and renders a list's issue for a date without any
+database, assuming a list that has received nothing yet (empty history), so it shows
+what assembly would pick on a fresh start. ``write_stored_preview`` writes the stored
+snapshot of a built issue: exactly what would be sent.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import Engine
 
 from newsletter.assembly import ContentHistory, IssuePlan, assemble
 from newsletter.content.loader import load_library
@@ -21,7 +25,9 @@ from newsletter.render import (
     RenderedIssue,
     render_issue,
 )
+from newsletter.services.events import preview_issue
 from newsletter.settings import Settings
+from newsletter.storage.db import session_factory
 
 SAMPLE_FIRST_NAME = "Alex"
 PREVIEW_DIR = Path("var/preview")
@@ -121,14 +127,7 @@ def write_preview(
     plan = preview.plan
     html_path = output or default_output(list_slug, plan.issue_date)
     text_path = text_path_for(html_path)
-    try:
-        html_path.parent.mkdir(parents=True, exist_ok=True)
-        html_path.write_text(preview.filled.html, encoding="utf-8")
-        text_path.write_text(preview.filled.text, encoding="utf-8")
-    except OSError as exc:
-        raise NewsletterError(
-            f"cannot write the preview to {exc.filename or html_path}: {exc.strerror or exc}"
-        ) from exc
+    _write_files(preview.filled, html_path, text_path)
     return PreviewFiles(
         list_slug=list_slug,
         issue_date=plan.issue_date,
@@ -141,3 +140,43 @@ def write_preview(
         tips=plan.tip_slugs,
         notes=plan.notes,
     )
+
+
+def _write_files(filled: RenderedIssue, html_path: Path, text_path: Path) -> None:
+    try:
+        html_path.parent.mkdir(parents=True, exist_ok=True)
+        html_path.write_text(filled.html, encoding="utf-8")
+        text_path.write_text(filled.text, encoding="utf-8")
+    except OSError as exc:
+        raise NewsletterError(
+            f"cannot write the preview to {exc.filename or html_path}: {exc.strerror or exc}"
+        ) from exc
+
+
+@dataclass(frozen=True)
+class StoredPreviewFiles:
+    """What ``write_stored_preview`` produced."""
+
+    issue_id: int
+    subject: str
+    html_path: Path
+    text_path: Path
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.issue_id,
+            "subject": self.subject,
+            "html": str(self.html_path),
+            "text": str(self.text_path),
+        }
+
+
+def write_stored_preview(
+    cfg: Settings, engine: Engine, issue_id: int, output: Path | None = None
+) -> StoredPreviewFiles:
+    """The stored snapshot of issue ``issue_id``, tags filled, as HTML + text files."""
+    filled = preview_issue(session_factory(engine), issue_id, sample=sample_values(cfg))
+    html_path = output or PREVIEW_DIR / f"issue-{issue_id}.html"
+    text_path = text_path_for(html_path)
+    _write_files(filled, html_path, text_path)
+    return StoredPreviewFiles(issue_id, filled.subject, html_path, text_path)
