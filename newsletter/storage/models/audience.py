@@ -69,7 +69,11 @@ class Membership(Base):
     __tablename__ = "memberships"
     __table_args__ = (
         UniqueConstraint("list_id", "subscriber_id", name="uq_memberships_list_subscriber"),
-        Index("ix_memberships_list_status", "list_id", "status", "subscriber_id"),
+        # Serves the audience query: a range scan in subscriber order per list and status,
+        # covering confirmed_at so the scan never visits the table.
+        Index("ix_memberships_list_status", "list_id", "status", "subscriber_id", "confirmed_at"),
+        # "Which lists is this person on?" (show, unsubscribe from all lists).
+        Index("ix_memberships_subscriber", "subscriber_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -84,6 +88,8 @@ class Membership(Base):
     consent_user_agent: Mapped[str | None] = mapped_column(String(500))
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     unsubscribed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # Where the unsubscribe came from (link, one-click header, CLI, webhook): proof too.
+    unsubscribe_source: Mapped[str | None] = mapped_column(String(200))
 
 
 class Suppression(Base):

@@ -92,6 +92,7 @@ def upgrade() -> None:
         sa.Column("consent_user_agent", sa.String(length=500), nullable=True),
         sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("unsubscribed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("unsubscribe_source", sa.String(length=200), nullable=True),
         sa.ForeignKeyConstraint(
             ["list_id"], ["lists.id"], name=op.f("fk_memberships_list_id_lists"), ondelete="CASCADE"
         ),
@@ -106,13 +107,17 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("memberships", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_memberships_list_status", ["list_id", "status", "subscriber_id"], unique=False
+            "ix_memberships_list_status",
+            ["list_id", "status", "subscriber_id", "confirmed_at"],
+            unique=False,
         )
+        batch_op.create_index("ix_memberships_subscriber", ["subscriber_id"], unique=False)
 
 
 def downgrade() -> None:
 
     with op.batch_alter_table("memberships", schema=None) as batch_op:
+        batch_op.drop_index("ix_memberships_subscriber")
         batch_op.drop_index("ix_memberships_list_status")
 
     op.drop_table("memberships")

@@ -1,0 +1,94 @@
+"""The audience query: who may be sent to on a list right now.
+
+Sendable means: membership ``subscribed``, confirmed (``confirmed_at`` set), and
+the address not in the global suppressions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
+
+from sqlalchemy import Engine, and_, exists, func, select
+from sqlalchemy.orm import Session
+
+from newsletter.storage.models import Membership, MembershipStatus, Subscriber, Suppression
+from newsletter.storage.repositories.subscribers import IN_CHUNK
+
+
+class Recipient(NamedTuple):
+    subscriber_id: int
+    email: str
+    name: str | None
+    first_name: str | None
+
+
+def _sendable_condition(list_id: int) -> list[object]:
+    return [
+        Membership.list_id == list_id,
+        Membership.status == MembershipStatus.SUBSCRIBED,
+        Membership.confirmed_at.is_not(None),
+        ~exists().where(Suppression.email_key == Subscriber.email_key),
+    ]
+
+
+# Hand-written so the hot loop can run on the raw DBAPI cursor: SQLAlchemy's Row
+# machinery roughly doubles the cost per recipient, and the budget is 1M in 3 s.
+_PAGE_SQL = (
+    "SELECT s.id, s.email, s.name, s.first_name"
+    " FROM memberships m JOIN subscribers s ON s.id = m.subscriber_id"
+    " WHERE m.list_id = {p} AND m.status = 'subscribed' AND m.confirmed_at IS NOT NULL"
+    " AND m.subscriber_id > {p}"
+    " AND NOT EXISTS (SELECT 1 FROM suppressions x WHERE x.email_key = s.email_key)"
+    " ORDER BY m.subscriber_id LIMIT {p}"
+)
+
+
+def iter_sendable(engine: Engine, list_id: int, *, chunk_size: int = 5000) -> Iterator[Recipient]:
+    """Every sendable member of a list, in subscriber-id order, in constant memory.
+
+    Keyset pagination: each page is its own short read, so no transaction or server
+    cursor stays open while the caller sends, and memory holds one page at most.
+    """
+    marker = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+    sql = _PAGE_SQL.format(p=marker)
+    make = Recipient._make
+    after = 0
+    while True:
+        with engine.connect() as conn:
+            raw = conn.connection.cursor()
+            try:
+                raw.execute(sql, (list_id, after, chunk_size))
+                rows = raw.fetchall()
+            finally:
+                raw.close()
+        if not rows:
+            return
+        yield from map(make, rows)
+        after = int(rows[-1][0])
+        if len(rows) < chunk_size:
+            return
+
+
+def sendable_ids(session: Session, list_id: int, subscriber_ids: Sequence[int]) -> set[int]:
+    """Which of these subscribers are still sendable now (unsubscribes mid-send drop out)."""
+    found: set[int] = set()
+    for start in range(0, len(subscriber_ids), IN_CHUNK):
+        part = list(subscriber_ids[start : start + IN_CHUNK])
+        stmt = (
+            select(Membership.subscriber_id)
+            .join(Subscriber, Subscriber.id == Membership.subscriber_id)
+            .where(and_(*_sendable_condition(list_id)), Membership.subscriber_id.in_(part))  # type: ignore[arg-type]
+        )
+        found.update(session.scalars(stmt))
+    return found
+
+
+def count_sendable(session: Session, list_id: int) -> int:
+    stmt = (
+        select(func.count())
+        .select_from(Membership)
+        .join(Subscriber, Subscriber.id == Membership.subscriber_id)
+        .where(and_(*_sendable_condition(list_id)))  # type: ignore[arg-type]
+    )
+    return int(session.scalar(stmt) or 0)

@@ -1,0 +1,81 @@
+"""Migrations from empty, on SQLite and on PostgreSQL, match the models."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Table, create_engine, inspect, text
+
+from newsletter.errors import SchemaError
+from newsletter.storage import migrate
+from newsletter.storage.db import check_schema, make_engine
+from newsletter.storage.models import Base
+
+AUDIENCE_TABLES = {"lists", "subscribers", "memberships", "suppressions"}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    admin_url: str = request.getfixturevalue("_postgresql_url")
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"nl_mig_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{admin_url.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_upgrade_from_empty_matches_the_models(empty_url: str) -> None:
+    engine = make_engine(empty_url)
+    try:
+        with pytest.raises(SchemaError, match="no schema yet"):
+            check_schema(engine)
+        before, after = migrate.upgrade(engine)
+        assert before is None and after == migrate.head_revision()
+        check_schema(engine)
+        assert set(inspect(engine).get_table_names()) >= AUDIENCE_TABLES
+        with engine.connect() as conn:
+            diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        mine = [d for d in diffs if _table_of(d) in AUDIENCE_TABLES]
+        assert mine == []
+        assert migrate.upgrade(engine) == (after, after)  # idempotent
+    finally:
+        engine.dispose()
+
+
+def test_a_schema_behind_the_code_is_refused(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        migrate.upgrade(engine, "v0001")
+        if migrate.head_revision() == "v0001":
+            pytest.skip("no later revision yet")
+        with pytest.raises(SchemaError, match="at v0001 but this version needs"):
+            check_schema(engine)
+    finally:
+        engine.dispose()
+
+
+def _table_of(diff: object) -> str | None:
+    # compare_metadata yields tuples like ("add_index", Index) or lists of column changes.
+    item = diff[0] if isinstance(diff, list) else diff
+    for part in item if isinstance(item, tuple) else ():
+        if isinstance(part, Table):
+            return str(part.name)
+        table = getattr(part, "table", None)
+        if table is not None and hasattr(table, "name"):
+            return str(table.name)
+        if isinstance(part, str) and part in AUDIENCE_TABLES:
+            return part
+    return None
