@@ -8,6 +8,7 @@ errors into a ``SettingsError`` that names the variable, because a person reads
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -134,6 +135,10 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def today(self) -> dt.date:
+        """Today where the clinic is, not where the server is: issue dates use this."""
+        return dt.datetime.now(self.zone).date()
 
     @property
     def uses_dev_secret(self) -> bool:

@@ -158,7 +158,7 @@ def build_issue(
     replace: bool = False,
 ) -> IssueView:
     """Assemble, render and store a draft for a list and date (history = what went out)."""
-    day = issue_date or default_issue_date(cfg)
+    day = issue_date or cfg.today()
     factory = session_factory(engine)
     with transaction(factory) as session:
         mailing_list = lists.get_by_slug(session, list_slug)

@@ -85,14 +85,9 @@ def sample_values(cfg: Settings) -> dict[str, str]:
     }
 
 
-def today(cfg: Settings) -> dt.date:
-    """Today's date where the clinic is, not where the server is."""
-    return dt.datetime.now(cfg.zone).date()
-
-
 def build_preview(cfg: Settings, list_slug: str, issue_date: dt.date | None = None) -> Preview:
     """Load the library, assemble with an empty history, render, fill the tags."""
-    when = issue_date or today(cfg)
+    when = issue_date or cfg.today()
     library = load_library(cfg.content_dir)
     plan = assemble(
         library,

@@ -88,7 +88,7 @@ def run_quickstart(
         "skipped": summary.skipped_total,
     }
 
-    day = issue_date or issues.default_issue_date(cfg)
+    day = issue_date or cfg.today()
     with transaction(sessions) as session:
         mailing_list = list_repo.get_by_slug(session, DEMO_LIST)
         existing = issue_repo.find_live_issue(session, mailing_list.id, day)

@@ -15,15 +15,38 @@ from newsletter.storage.models.audience import (
     SuppressionReason,
 )
 from newsletter.storage.models.base import Base, UTCDateTime, utcnow
+from newsletter.storage.models.events import DeliveryOutcome, IssueEventCount, WebhookEvent
+from newsletter.storage.models.issues import (
+    BatchStatus,
+    Delivery,
+    DeliveryStatus,
+    Issue,
+    IssueStatus,
+    SendBatch,
+)
+from newsletter.storage.models.scheduling import JobRun, JobRunStatus, SchedulerLease, SyncCursor
 
 __all__ = [
     "Base",
+    "BatchStatus",
+    "Delivery",
+    "DeliveryOutcome",
+    "DeliveryStatus",
+    "Issue",
+    "IssueEventCount",
+    "IssueStatus",
+    "JobRun",
+    "JobRunStatus",
     "MailingList",
     "Membership",
     "MembershipStatus",
+    "SchedulerLease",
+    "SendBatch",
     "Subscriber",
     "Suppression",
     "SuppressionReason",
+    "SyncCursor",
     "UTCDateTime",
+    "WebhookEvent",
     "utcnow",
 ]
