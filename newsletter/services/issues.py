@@ -5,6 +5,7 @@ Sending lives in ``issues_send``; this module stores and reads the issue snapsho
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy import Engine
 
 from newsletter.assembly import ContentHistory, SentIssue, assemble
 from newsletter.content.loader import load_library
+from newsletter.content.models import IssueOverride
 from newsletter.errors import ConflictError, IssueStateError
 from newsletter.render import RenderContext, render_issue
 from newsletter.settings import Settings
@@ -103,7 +105,7 @@ def batch_dict(batch: BatchInfo) -> dict[str, Any]:
     }
 
 
-def _view(
+def view_of(
     issue: Issue,
     slug: str,
     counts: LedgerCounts | None = None,
@@ -156,8 +158,13 @@ def build_issue(
     issue_date: dt.date | None = None,
     *,
     replace: bool = False,
+    override: IssueOverride | None = None,
 ) -> IssueView:
-    """Assemble, render and store a draft for a list and date (history = what went out)."""
+    """Assemble, render and store a draft for a list and date (history = what went out).
+
+    ``override`` is marketing's queued choice for that list and date; it wins over the
+    library's override files, and the issue's source says "queued".
+    """
     day = issue_date or cfg.today()
     factory = session_factory(engine)
     with transaction(factory) as session:
@@ -174,6 +181,9 @@ def build_issue(
         ctx = render_context(cfg, mailing_list)
         list_id = mailing_list.id
     library = load_library(cfg.content_dir)
+    if override is not None:
+        queued = {**library.overrides, (list_slug, day): override}
+        library = library.model_copy(update={"overrides": queued})
     plan = assemble(
         library,
         list_slug,
@@ -182,6 +192,8 @@ def build_issue(
         articles_per_issue=cfg.articles_per_issue,
         tips_per_issue=cfg.tips_per_issue,
     )
+    if override is not None:
+        plan = dataclasses.replace(plan, source="queued")
     page = render_issue(plan, ctx)
     with transaction(factory) as session:
         if existing is not None and not issue_repo.transition(
@@ -206,7 +218,7 @@ def build_issue(
                 notes=plan.notes,
             ),
         )
-        return _view(issue, list_slug)
+        return view_of(issue, list_slug)
 
 
 def _check_replaceable(existing: Issue, slug: str, *, replace: bool) -> None:
@@ -244,7 +256,7 @@ def approve_issue(engine: Engine, issue_id: int, *, by: str) -> IssueView:
         if not won:
             raise ConflictError(f"issue {issue_id} changed while it was being approved")
         issue = issue_repo.get_issue(session, issue_id)
-        return _view(issue, issue_repo.list_slug(session, issue.list_id))
+        return view_of(issue, issue_repo.list_slug(session, issue.list_id))
 
 
 def show_issue(engine: Engine, issue_id: int) -> IssueView:
@@ -254,12 +266,12 @@ def show_issue(engine: Engine, issue_id: int) -> IssueView:
         issue = issue_repo.get_issue(session, issue_id)
         slug = issue_repo.list_slug(session, issue.list_id)
         if issue.send_started_at is None:
-            return _view(issue, slug)
+            return view_of(issue, slug)
         counts = ledger_repo.ledger_counts(session, issue_id)
         problems = ledger_repo.batch_infos(
             session, issue_id, [BatchStatus.FAILED, BatchStatus.UNKNOWN, BatchStatus.SENDING]
         )
-        return _view(issue, slug, counts, tuple(problems))
+        return view_of(issue, slug, counts, tuple(problems))
 
 
 def list_issues(
@@ -269,7 +281,7 @@ def list_issues(
     with transaction(factory) as session:
         list_id = lists.get_by_slug(session, list_slug).id if list_slug else None
         return [
-            _view(i, s) for i, s in issue_repo.list_issues(session, list_id=list_id, limit=limit)
+            view_of(i, s) for i, s in issue_repo.list_issues(session, list_id=list_id, limit=limit)
         ]
 
 
@@ -279,4 +291,4 @@ def send_preview(engine: Engine, issue_id: int) -> tuple[IssueView, int]:
     with transaction(factory) as session:
         issue = issue_repo.get_issue(session, issue_id)
         slug = issue_repo.list_slug(session, issue.list_id)
-        return _view(issue, slug), count_sendable(session, issue.list_id)
+        return view_of(issue, slug), count_sendable(session, issue.list_id)

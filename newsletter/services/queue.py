@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from newsletter.assembly import ContentHistory, SentIssue, assemble
+from newsletter.assembly import ContentHistory, assemble
 from newsletter.content.loader import load_library
 from newsletter.content.models import IssueOverride, Library
 from newsletter.delivery.payload import MessageTemplate, Recipient, build_body, encode_body
@@ -31,7 +31,7 @@ from newsletter.render import (
     render_email,
     render_issue,
 )
-from newsletter.services.issues import IssueView, _view, render_context
+from newsletter.services.issues import IssueView, build_issue, render_context, view_of
 from newsletter.settings import Settings
 from newsletter.storage.db import session_factory, transaction
 from newsletter.storage.models import IssueStatus
@@ -88,51 +88,7 @@ def queue_issue(
         articles=tuple(articles),
         tips=tuple(tips),
     )
-    return _store(cfg, engine, library, override)
-
-
-def _store(cfg: Settings, engine: Engine, library: Library, override: IssueOverride) -> IssueView:
-    factory = session_factory(engine)
-    slug, day = override.list_slug, override.issue_date
-    with transaction(factory) as session:
-        mailing_list = lists_repo.get_by_slug(session, slug)
-        history = ContentHistory(
-            tuple(
-                SentIssue(h.issue_date, h.article_slugs, h.tip_slugs)
-                for h in issue_repo.delivered_history(session, mailing_list.id, exclude_date=day)
-            )
-        )
-        ctx = render_context(cfg, mailing_list)
-        list_id = mailing_list.id
-    chosen = library.model_copy(update={"overrides": {**library.overrides, (slug, day): override}})
-    plan = assemble(
-        chosen,
-        slug,
-        day,
-        history,
-        articles_per_issue=cfg.articles_per_issue,
-        tips_per_issue=cfg.tips_per_issue,
-    )
-    plan = dataclasses.replace(plan, source="queued")
-    page = render_issue(plan, ctx)
-    with transaction(factory) as session:
-        issue = issue_repo.create_issue(
-            session,
-            issue_repo.NewIssue(
-                list_id=list_id,
-                issue_date=day,
-                subject=page.subject,
-                preheader=page.preheader,
-                html=page.html,
-                text=page.text,
-                article_slugs=plan.article_slugs,
-                tip_slugs=plan.tip_slugs,
-                content_hash=page.content_hash,
-                source=plan.source,
-                notes=plan.notes,
-            ),
-        )
-        return _view(issue, slug)
+    return build_issue(cfg, engine, list_slug, issue_date, override=override)
 
 
 def cancel_issue(engine: Engine, issue_id: int) -> IssueView:
@@ -148,7 +104,7 @@ def cancel_issue(engine: Engine, issue_id: int) -> IssueView:
                 "cancelled"
             )
         issue = issue_repo.get_issue(session, issue_id)
-        return _view(issue, issue_repo.list_slug(session, issue.list_id))
+        return view_of(issue, issue_repo.list_slug(session, issue.list_id))
 
 
 def reschedule_issue(
@@ -206,7 +162,7 @@ def reschedule_issue(
         if not moved:
             raise IssueStateError(f"issue {issue_id} started sending meanwhile; not moved")
         issue = issue_repo.get_issue(session, issue_id)
-        return _view(issue, slug)
+        return view_of(issue, slug)
 
 
 # -- review notices ---------------------------------------------------------------------

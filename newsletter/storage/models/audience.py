@@ -6,10 +6,10 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from newsletter.storage.models.base import Base, UTCDateTime, utcnow
+from newsletter.storage.models.base import Base, UTCDateTime, string_enum, utcnow
 
 
 class MembershipStatus(enum.StrEnum):
@@ -24,18 +24,6 @@ class SuppressionReason(enum.StrEnum):
     UNSUBSCRIBE = "unsubscribe"
     MANUAL = "manual"
     INVALID = "invalid"
-
-
-def _enum(kind: type[enum.StrEnum], name: str) -> Enum:
-    # Stored as plain strings with a CHECK constraint: portable and readable in SQL.
-    return Enum(
-        kind,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=20,
-        values_callable=lambda members: [m.value for m in members],
-    )
 
 
 class MailingList(Base):
@@ -79,7 +67,9 @@ class Membership(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
-    status: Mapped[MembershipStatus] = mapped_column(_enum(MembershipStatus, "membership_status"))
+    status: Mapped[MembershipStatus] = mapped_column(
+        string_enum(MembershipStatus, "membership_status")
+    )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     # The consent record: where, from which address and browser, and when it was confirmed.
@@ -99,7 +89,7 @@ class Suppression(Base):
     email: Mapped[str] = mapped_column(String(320))
     email_key: Mapped[str] = mapped_column(String(320), unique=True)
     reason: Mapped[SuppressionReason] = mapped_column(
-        _enum(SuppressionReason, "suppression_reason")
+        string_enum(SuppressionReason, "suppression_reason")
     )
     source: Mapped[str] = mapped_column(String(200), default="manual")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

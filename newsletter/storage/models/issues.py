@@ -16,7 +16,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Date,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -27,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from newsletter.storage.models.base import Base, UTCDateTime, utcnow
+from newsletter.storage.models.base import Base, UTCDateTime, string_enum, utcnow
 
 
 class IssueStatus(enum.StrEnum):
@@ -54,18 +53,6 @@ class DeliveryStatus(enum.StrEnum):
     SKIPPED = "skipped"
 
 
-def _enum(kind: type[enum.StrEnum], name: str) -> Enum:
-    # Plain strings with a CHECK constraint, like the audience tables.
-    return Enum(
-        kind,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=20,
-        values_callable=lambda members: [m.value for m in members],
-    )
-
-
 class Issue(Base):
     __tablename__ = "issues"
     __table_args__ = (
@@ -84,7 +71,7 @@ class Issue(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="RESTRICT"))
     issue_date: Mapped[dt.date] = mapped_column(Date)
-    status: Mapped[IssueStatus] = mapped_column(_enum(IssueStatus, "issue_status"))
+    status: Mapped[IssueStatus] = mapped_column(string_enum(IssueStatus, "issue_status"))
     subject: Mapped[str] = mapped_column(String(300))
     preheader: Mapped[str] = mapped_column(String(300), default="")
     html: Mapped[str] = mapped_column(Text)
@@ -117,7 +104,7 @@ class SendBatch(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
     batch_no: Mapped[int] = mapped_column(Integer)
-    status: Mapped[BatchStatus] = mapped_column(_enum(BatchStatus, "batch_status"))
+    status: Mapped[BatchStatus] = mapped_column(string_enum(BatchStatus, "batch_status"))
     recipients: Mapped[int] = mapped_column(Integer)
     skipped: Mapped[int] = mapped_column(Integer, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -140,5 +127,5 @@ class Delivery(Base):
     email: Mapped[str] = mapped_column(String(320))
     name: Mapped[str | None] = mapped_column(String(200))
     first_name: Mapped[str | None] = mapped_column(String(100))
-    status: Mapped[DeliveryStatus] = mapped_column(_enum(DeliveryStatus, "delivery_status"))
+    status: Mapped[DeliveryStatus] = mapped_column(string_enum(DeliveryStatus, "delivery_status"))
     skip_reason: Mapped[str | None] = mapped_column(String(40))
