@@ -16,6 +16,7 @@ from newsletter.cli import (
     status_cmd,
     subscribers_cmd,
     suppressions_cmd,
+    unknown_cmd,
 )
 
 __all__ = [
@@ -32,4 +33,5 @@ __all__ = [
     "status_cmd",
     "subscribers_cmd",
     "suppressions_cmd",
+    "unknown_cmd",
 ]

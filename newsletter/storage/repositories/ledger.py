@@ -380,3 +380,18 @@ def skipped_recipients(session: Session, issue_id: int) -> set[int]:
         _D.issue_id == issue_id, _D.status == DeliveryStatus.SKIPPED.value
     )
     return {int(sid) for (sid,) in _run(session, stmt)}
+
+
+def mark_unknown_accepted(
+    session: Session, issue_id: int, batch_nos: Collection[int] | None, *, note: str
+) -> list[int]:
+    """unknown -> accepted for the given batches (all unknown ones when ``None``)."""
+    unknown = batch_numbers(session, issue_id, [BatchStatus.UNKNOWN])
+    chosen = unknown if batch_nos is None else [n for n in unknown if n in set(batch_nos)]
+    return [
+        n
+        for n in chosen
+        if _move_batch(
+            session, issue_id, n, BatchStatus.UNKNOWN, status=BatchStatus.ACCEPTED.value, error=note
+        )
+    ]
