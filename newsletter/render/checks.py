@@ -10,6 +10,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
+from lxml import etree
+from lxml import html as lxml_html
+
 from newsletter.errors import RenderError
 from newsletter.render.model import SUBSTITUTION_TAGS, UNSUBSCRIBE_URL_TAG
 
@@ -19,6 +22,7 @@ MAX_HTML_BYTES = 100_000
 URL_ATTRIBUTES = frozenset({"href", "src", "background", "action", "poster"})
 TEMPLATE_LEFTOVERS = ("{{", "}}", "{%", "%}", "{#", "#}", "Undefined")
 _IGNORED_CONTENT = frozenset({"style", "script"})
+_VISIBLE_TEXT = etree.XPath("//text()[not(ancestor::style) and not(ancestor::script)]")
 
 
 @dataclass
@@ -85,6 +89,49 @@ class _Scanner(HTMLParser):
             self.found.link_texts[self._open_links[-1]].append(data.strip())
 
 
+def _scan(html: str) -> _Findings:
+    """What the checks look at, from one pass of libxml2's HTML parser over the page.
+
+    libxml2 parses a newsletter about four times faster than ``html.parser``, which
+    keeps every render (checks included) within its 5 ms budget. Comments are only
+    opened for Outlook's conditional markup, with the small ``_Scanner`` above.
+    """
+    found = _Findings()
+    try:
+        root = lxml_html.document_fromstring(html)
+    except (etree.ParserError, ValueError) as exc:
+        raise RenderError(f"html check: the compiled HTML cannot be parsed: {exc}") from exc
+    for element in root.iter():
+        tag = element.tag
+        if not isinstance(tag, str):
+            text = element.text or ""
+            outlook_only = isinstance(element, etree._Comment) and text.startswith("[if")
+            if outlook_only and ("href" in text or "src" in text):
+                inner = _Scanner()
+                inner.feed(text)
+                inner.close()
+                found.urls.extend(inner.found.urls)
+            continue
+        if tag.startswith("mj-"):
+            found.mjml_tags.append(tag)
+        alt = ""
+        for name, value in element.attrib.items():
+            found.attribute_values.append(value)
+            if name in URL_ATTRIBUTES:
+                found.urls.append((tag, name, value))
+            elif name == "alt":
+                alt = value
+        if tag == "img" and not alt.strip():
+            found.images_without_alt.append(element.get("src") or "(no src)")
+        elif tag == "a":
+            words = found.link_texts.setdefault(element.get("href") or "", [])
+            shown = element.text_content().strip()
+            if shown:
+                words.append(shown)
+    found.visible_text.extend(_VISIBLE_TEXT(root))
+    return found
+
+
 def check_rendered(
     subject: str,
     html: str,
@@ -102,10 +149,7 @@ def check_rendered(
     """
     check_subject(subject)
     check_size(html, max_html_bytes)
-    scanner = _Scanner()
-    scanner.feed(html)
-    scanner.close()
-    found = scanner.found
+    found = _scan(html)
     check_urls(found.urls)
     if found.images_without_alt:
         raise RenderError(f"image check: <img src={found.images_without_alt[0]!r}> has no alt text")
