@@ -15,6 +15,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import (
     CursorResult,
     Integer,
@@ -231,6 +232,16 @@ def batch_recipients(
             _D.status == DeliveryStatus.QUEUED.value,
         )
     )
+    if session.get_bind().dialect.name == "sqlite":
+        # One JSON value instead of 1000 rows: sqlite3 hands back the GIL on every row it
+        # fetches, which made this read (done while the batch's claim holds the write
+        # lock) ~20x slower with the worker threads running.
+        columns = stmt.selected_columns
+        packed = stmt.with_only_columns(func.json_group_array(func.json_array(*columns)))
+        raw = _run(session, packed).scalar_one()
+        return [
+            (sid, email, name, first, bool(ok)) for sid, email, name, first, ok in orjson.loads(raw)
+        ]
     return [
         (sid, email, name, first, bool(ok)) for sid, email, name, first, ok in _run(session, stmt)
     ]
