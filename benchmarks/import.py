@@ -30,20 +30,20 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from newsletter.audience.csv_import import CsvRow, CsvSource
 from newsletter.audience.seen import SeenKeys
 from newsletter.audience.tokens import TokenSigner
 from newsletter.services import audience
 from newsletter.storage import migrate
-from newsletter.storage.db import make_engine, normalize_url, session_factory
+from newsletter.storage.db import make_engine, session_factory
 from newsletter.storage.repositories.audience import iter_sendable
+from newsletter.testing.databases import scratch_postgres
 
 IMPORT_BUDGET_S = 60.0
 IMPORT_BUDGET_MB = 150.0
@@ -92,17 +92,8 @@ def scratch_database(url: str | None, workdir: Path) -> Iterator[str]:
     if url is None:
         yield f"sqlite:///{workdir / 'bench.db'}"
         return
-    url = normalize_url(url)
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    name = f"nl_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{url.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_postgres(url, "nl_bench") as scratch:
+        yield scratch
 
 
 def run_import(csv_path: Path, db_url: str) -> tuple[float, float, str]:

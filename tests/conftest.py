@@ -10,7 +10,6 @@ skipping half the suite.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from newsletter.storage import migrate
 from newsletter.storage.db import make_engine, session_factory
 from newsletter.storage.models import Base
+from newsletter.testing.databases import scratch_postgres
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -55,18 +55,12 @@ def _postgresql_url() -> Iterator[str]:
         if os.environ.get("NEWSLETTER_TEST_REQUIRE_POSTGRES") == "1":
             raise
         pytest.skip(f"PostgreSQL not reachable at {admin_url}: {exc.__class__.__name__}")
-    name = f"nl_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    base = admin_url.rsplit("/", 1)[0]
-    url = f"{base}/{name}"
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+    with scratch_postgres(admin_url, "nl_test") as url:
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        yield url
 
 
 @pytest.fixture(scope="session")

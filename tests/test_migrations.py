@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Table, create_engine, inspect, text
+from sqlalchemy import Table, inspect
 
 from newsletter.errors import SchemaError
 from newsletter.storage import migrate
 from newsletter.storage.db import check_schema, make_engine
 from newsletter.storage.models import Base
+from newsletter.testing.databases import scratch_postgres
 
 AUDIENCE_TABLES = {"lists", "subscribers", "memberships", "suppressions"}
 
@@ -25,16 +25,8 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'fresh.db'}"
         return
     admin_url: str = request.getfixturevalue("_postgresql_url")
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"nl_mig_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{admin_url.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_postgres(admin_url, "nl_mig") as url:
+        yield url
 
 
 def test_upgrade_from_empty_matches_the_models(empty_url: str) -> None:
