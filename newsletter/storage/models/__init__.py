@@ -24,6 +24,7 @@ from newsletter.storage.models.issues import (
     IssueStatus,
     SendBatch,
 )
+from newsletter.storage.models.limits import RateLimitHit
 from newsletter.storage.models.scheduling import JobRun, JobRunStatus, SchedulerLease, SyncCursor
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "MailingList",
     "Membership",
     "MembershipStatus",
+    "RateLimitHit",
     "SchedulerLease",
     "SendBatch",
     "Subscriber",
