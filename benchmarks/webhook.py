@@ -34,7 +34,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from newsletter.services import audience
-from newsletter.services.events import issue_results, parse_events
+from newsletter.services.events import parse_events
+from newsletter.services.results import issue_results
 from newsletter.settings import load_settings
 from newsletter.storage import migrate
 from newsletter.storage.db import make_engine, session_factory, transaction
@@ -207,7 +208,7 @@ def main() -> int:
     thread.join(timeout=10)
 
     engine = make_engine(url)
-    results = issue_results(session_factory(engine), issue_id)
+    results = issue_results(session_factory(engine), issue_id).as_dict()
     engine.dispose()
     median, p95 = statistics.median(timings), _percentile(timings, 0.95)
     bare_median = statistics.median(bare)

@@ -161,13 +161,14 @@ def make_issue(
     html: str = "<p>Hi -first_name-, <a href='-unsubscribe_url-'>Unsubscribe</a></p>",
     text: str = "Hi -first_name-,\nUnsubscribe: -unsubscribe_url-\n",
     started: dt.datetime | None = None,
+    issue_date: dt.date = dt.date(2025, 3, 4),
 ) -> int:
     """An issue that was sent to ``recipients`` (subscriber id, email) in batch 1."""
     now = dt.datetime.now(dt.UTC)
     with transaction(sessions) as session:
         issue = Issue(
             list_id=list_id,
-            issue_date=dt.date(2025, 3, 4),
+            issue_date=issue_date,
             status=IssueStatus.SENT,
             subject="Sciatica: what helps",
             preheader="Three things to try",

@@ -21,11 +21,8 @@ from test_web_support import (
 )
 
 from newsletter.services import audience
-from newsletter.services.events import (
-    ingest_events,
-    issue_results,
-    process_pending_events,
-)
+from newsletter.services.events import ingest_events, process_pending_events
+from newsletter.services.results import issue_results
 from newsletter.storage.db import transaction
 from newsletter.storage.models import (
     DeliveryOutcome,
@@ -201,7 +198,7 @@ def test_replayed_batch_is_ignored(web: Web) -> None:
     again = web.post_events(batch)
     assert first.json()["stored"] == 2
     assert again.json() == {"received": 2, "stored": 0, "duplicates": 2, "processed": 0}
-    assert issue_results(web.sessions, issue)["events"] == {"delivered": 1, "open": 1}
+    assert issue_results(web.sessions, issue).events == {"delivered": 1, "open": 1}
 
 
 def test_retry_with_new_event_id_is_deduped_by_message_event_and_time(web: Web) -> None:
@@ -321,7 +318,7 @@ def test_events_match_the_issue_by_message_id_prefix(web: Web) -> None:
     )
     # No issue_id custom arg: only the prefix of sg_message_id links it to the batch.
     web.post_events([event("delivered", "ana@example.org", n=1, message_id="XMSG42")])
-    assert issue_results(web.sessions, issue)["delivered"] == 1
+    assert issue_results(web.sessions, issue).delivered == 1
 
 
 def test_unknown_issue_ids_and_addresses_are_processed_harmlessly(web: Web) -> None:
@@ -360,8 +357,8 @@ def test_process_pending_events_is_bounded_and_resumable(web: Web) -> None:
 # ------------------------------------------------------------------ results
 
 
-def test_issue_results_count_outcomes_and_warn_on_complaints(web: Web) -> None:
-    people = [(subscribed(web, f"p{i}@example.org"), f"p{i}@example.org") for i in range(4)]
+def test_issue_results_count_each_outcome_on_its_own(web: Web) -> None:
+    people = [(subscribed(web, f"p{i}@example.org"), f"p{i}@example.org") for i in range(5)]
     issue = make_issue(web.sessions, web.list_id, recipients=people)
     events = [event("delivered", email, n=i, issue_id=issue) for i, (_, email) in enumerate(people)]
     events += [
@@ -370,29 +367,34 @@ def test_issue_results_count_outcomes_and_warn_on_complaints(web: Web) -> None:
         event("click", "p1@example.org", n=12, issue_id=issue),
         event("spamreport", "p2@example.org", n=13, issue_id=issue),
         event("bounce", "p3@example.org", n=14, issue_id=issue, type="bounce"),
+        event("dropped", "p4@example.org", n=15, issue_id=issue, reason="Bounced Address"),
     ]
     web.post_events(events)
     audience.unsubscribe(web.sessions, people[1][0], web.list_id, source="web:one-click")
     results = issue_results(web.sessions, issue)
-    assert results["delivered"] == 4
-    assert results["opened"] == 1
-    assert results["clicked"] == 1
-    assert results["bounced"] == 1
-    assert results["complaints"] == 1
-    assert results["complaint_rate"] == pytest.approx(0.25)
-    assert results["complaint_warning"] is True
-    # p1 by the link, p2 and p3 through their suppressing events.
-    assert results["unsubscribed"] == 3
-    assert results["pending_events"] == 0
+    assert results.delivered == 5
+    assert results.opened == 1
+    assert results.clicked == 1
+    assert results.bounced == 1
+    assert results.dropped == 1
+    assert results.complaints == 1
+    assert results.complaint_rate == pytest.approx(0.2)
+    assert results.complaint_level == "over"
+    # Only p1 chose to leave; the complaint, bounce and drop end memberships too, but
+    # they are counted under their own names, never as unsubscribes.
+    assert results.unsubscribed == 1
+    assert results.pending_events == 0
+    assert results.as_dict()["complaint_warning"] is True
 
 
-def test_issue_results_without_complaints_do_not_warn(web: Web) -> None:
+def test_issue_results_without_complaints_are_under_the_line(web: Web) -> None:
     ana = subscribed(web, "ana@example.org")
     issue = make_issue(web.sessions, web.list_id, recipients=[(ana, "ana@example.org")])
     web.post_events([event("delivered", "ana@example.org", n=1, issue_id=issue)])
     results = issue_results(web.sessions, issue)
-    assert results["complaint_rate"] == 0.0
-    assert results["complaint_warning"] is False
+    assert results.complaint_rate == 0.0
+    assert results.complaint_level == "under"
+    assert "under Gmail's 0.3% line" in results.complaint_sentence
 
 
 def test_issue_results_for_a_missing_issue_is_not_found(web: Web) -> None:

@@ -28,9 +28,9 @@ from newsletter.cli.results import print_results
 from newsletter.delivery.runner import BatchEvent
 from newsletter.services import issues as issue_service
 from newsletter.services import issues_send
-from newsletter.services.events import issue_results
 from newsletter.services.issues import IssueView
 from newsletter.services.issues_send import SendReport, SendStart
+from newsletter.services.results import issue_results
 from newsletter.storage.db import session_factory
 from newsletter.storage.models import BatchStatus
 
@@ -349,9 +349,13 @@ def show(issue_id: IssueId, as_json: AsJson = False) -> None:
     cfg = common.settings()
     engine = common.engine(cfg)
     view = issue_service.show_issue(engine, issue_id)
-    results = issue_results(session_factory(engine), issue_id)
+    results = issue_results(
+        session_factory(engine),
+        issue_id,
+        webhook_configured=cfg.sendgrid_webhook_public_key is not None,
+    )
     if as_json:
-        common.print_json({**view.as_dict(), "results": results})
+        common.print_json({**view.as_dict(), "results": results.as_dict()})
         return
     _print_view(view)
     print_results(results)

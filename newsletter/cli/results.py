@@ -2,30 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.table import Table
 
 from newsletter.cli import common
+from newsletter.services.results import IssueResults
 
-GMAIL_COMPLAINT_LINE = 0.003
 
-
-def print_results(results: dict[str, Any]) -> None:
-    """Delivered, bounced, opened, clicked, unsubscribed, complaints, and a loud warning."""
-    table = Table("result", "count", title="Results (from SendGrid events)")
-    for key in ("delivered", "bounced", "opened", "clicked", "unsubscribed", "complaints"):
-        table.add_row(key, f"{results[key]:,}")
-    table.add_row("complaint rate", f"{results['complaint_rate']:.3%}")
+def print_results(results: IssueResults) -> None:
+    """Each outcome on its own line, rates over delivered, and the complaint verdict."""
+    if not results.known:
+        common.err_console.print(f"note: {results.notice}", markup=False)
+        return
+    table = Table("result", "people", "of delivered", title="Results (from SendGrid events)")
+    table.add_row("delivered", f"{results.delivered:,}", "")
+    for label, count in (
+        ("opened", results.opened),
+        ("clicked", results.clicked),
+        ("bounced", results.bounced),
+        ("dropped", results.dropped),
+        ("spam complaints", results.complaints),
+        ("unsubscribed", results.unsubscribed),
+    ):
+        table.add_row(label, f"{count:,}", f"{results.rate(count):.2%}")
     common.console.print(table)
-    if results["pending_events"]:
+    if results.notice:
+        common.err_console.print(f"note: {results.notice}", markup=False)
+    if results.pending_events:
         common.console.print(
-            f"{results['pending_events']:,} webhook events are stored but not yet processed."
+            f"{results.pending_events:,} webhook events are stored but not yet processed."
         )
-    if results["complaint_warning"]:
-        common.err_console.print(
-            f"[bold yellow]warning:[/bold yellow] the complaint rate "
-            f"{results['complaint_rate']:.3%} is close to Gmail's "
-            f"{GMAIL_COMPLAINT_LINE:.1%} line; review who is on this list and how they joined.",
-            markup=True,
-        )
+    if results.complaint_level == "under":
+        common.console.print(results.complaint_sentence, markup=False)
+    else:
+        common.err_console.print(f"warning: {results.complaint_sentence}", markup=False)

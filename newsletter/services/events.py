@@ -23,6 +23,7 @@ from newsletter.logs import log_event
 from newsletter.render.model import RenderedIssue
 from newsletter.storage.db import transaction
 from newsletter.storage.models import SuppressionReason
+from newsletter.storage.models.events import LINK_URL_LIMIT
 from newsletter.storage.repositories import events as repo
 from newsletter.storage.repositories import suppressions
 from newsletter.storage.repositories.events import OutcomeDelta, PendingEvent
@@ -31,8 +32,6 @@ log = logging.getLogger(__name__)
 
 MAX_TIMESTAMP = 253_402_300_799  # 9999-12-31, the last second a datetime can hold
 FIELD_LIMITS = {"event": 40, "sg_event_id": 100, "sg_message_id": 200, "email": 320}
-COMPLAINT_WARNING_RATE = 0.002
-"""Gmail asks bulk senders to stay under 0.3% complaints; warn well before the line."""
 
 # Delivery states, furthest last: an out-of-order "deferred" never hides a "delivered".
 STATUS_RANK = {
@@ -156,6 +155,8 @@ class _Effects:
     suppress: dict[str, tuple[str, SuppressionReason, str]] = field(default_factory=dict)
     outcomes: dict[tuple[int, str], dict[str, Any]] = field(default_factory=dict)
     counts: Counter[tuple[int, str]] = field(default_factory=Counter)
+    hours: Counter[tuple[int, int, str]] = field(default_factory=Counter)
+    links: Counter[tuple[int, str]] = field(default_factory=Counter)
 
 
 def _apply(session: Session, pending: Sequence[PendingEvent], total: ProcessResult) -> None:
@@ -174,8 +175,10 @@ def _apply(session: Session, pending: Sequence[PendingEvent], total: ProcessResu
         for source, keys in by_source.items():
             total.unsubscribed += repo.unsubscribe_everywhere(session, keys, now, source=source)
     deltas = [OutcomeDelta(**values) for values in effects.outcomes.values()]
-    repo.upsert_outcomes(session, deltas, now)
+    repo.add_outcome_totals(session, repo.upsert_outcomes(session, deltas, now))
     repo.add_event_counts(session, dict(effects.counts))
+    repo.add_event_hours(session, dict(effects.hours))
+    repo.add_link_clicks(session, dict(effects.links))
     repo.mark_processed(session, [item.id for item in pending], now)
     total.processed += len(pending)
     total.matched += sum(1 for item in pending if item.id in issue_of)
@@ -225,6 +228,10 @@ def _collect(item: PendingEvent, issue_id: int | None, effects: _Effects) -> Non
     if issue_id is None:
         return
     effects.counts[(issue_id, item.event)] += 1
+    effects.hours[(issue_id, item.timestamp // 3600, item.event)] += 1
+    url = item.payload.get("url")
+    if item.event == "click" and isinstance(url, str) and url:
+        effects.links[(issue_id, url[:LINK_URL_LIMIT])] += 1
     if not key or item.event not in _OUTCOME_EVENTS:
         return
     when = dt.datetime.fromtimestamp(item.timestamp, dt.UTC)
@@ -244,6 +251,7 @@ def _collect(item: PendingEvent, issue_id: int | None, effects: _Effects) -> Non
         "spamreport": "complained_at",
         "unsubscribe": "unsubscribed_at",
         "group_unsubscribe": "unsubscribed_at",
+        "dropped": "dropped_at",
     }.get(item.event)
     if column is not None and (values.get(column) is None or when < values[column]):
         values[column] = when
@@ -257,37 +265,6 @@ def _status_of(item: PendingEvent) -> str | None:
     if item.event == "bounce":
         return "blocked" if item.payload.get("type") == "blocked" else "bounced"
     return _STATUS_OF_EVENT.get(item.event)
-
-
-def issue_results(sessions: sessionmaker[Session], issue_id: int) -> dict[str, Any]:
-    """What the events say about one issue, for `newsletter issue show` and the web."""
-    with transaction(sessions) as session:
-        issue = repo.get_issue(session, issue_id)
-        if issue is None:
-            raise NotFoundError(f"issue {issue_id} does not exist")
-        totals = repo.outcome_totals(session, issue_id)
-        counts = repo.event_counts(session, issue_id)
-        unsubscribed = totals.unsubscribed_events
-        if issue.send_started_at is not None:
-            since = repo.unsubscribed_since(session, issue_id, issue.send_started_at)
-            # Event unsubscribes also end memberships, so the larger figure holds both.
-            unsubscribed = max(unsubscribed, since)
-        pending = repo.count_pending(session)
-    rate = totals.complaints / totals.delivered if totals.delivered else 0.0
-    return {
-        "issue_id": issue_id,
-        "recipients": issue.recipients,
-        "delivered": totals.delivered,
-        "bounced": totals.bounced,
-        "opened": totals.opened,
-        "clicked": totals.clicked,
-        "unsubscribed": unsubscribed,
-        "complaints": totals.complaints,
-        "complaint_rate": rate,
-        "complaint_warning": rate >= COMPLAINT_WARNING_RATE,
-        "events": counts,
-        "pending_events": pending,
-    }
 
 
 def preview_issue(

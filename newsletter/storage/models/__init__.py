@@ -15,7 +15,14 @@ from newsletter.storage.models.audience import (
     SuppressionReason,
 )
 from newsletter.storage.models.base import Base, UTCDateTime, utcnow
-from newsletter.storage.models.events import DeliveryOutcome, IssueEventCount, WebhookEvent
+from newsletter.storage.models.events import (
+    DeliveryOutcome,
+    IssueEventCount,
+    IssueEventHour,
+    IssueLinkClick,
+    IssueOutcomeTotals,
+    WebhookEvent,
+)
 from newsletter.storage.models.issues import (
     BatchStatus,
     Delivery,
@@ -35,6 +42,9 @@ __all__ = [
     "DeliveryStatus",
     "Issue",
     "IssueEventCount",
+    "IssueEventHour",
+    "IssueLinkClick",
+    "IssueOutcomeTotals",
     "IssueStatus",
     "JobRun",
     "JobRunStatus",

@@ -62,6 +62,8 @@ class Membership(Base):
         Index("ix_memberships_list_status", "list_id", "status", "subscriber_id", "confirmed_at"),
         # "Which lists is this person on?" (show, unsubscribe from all lists).
         Index("ix_memberships_subscriber", "subscriber_id"),
+        # "Who left this list since an issue went out?" (an issue's unsubscribe count).
+        Index("ix_memberships_list_unsubscribed", "list_id", "unsubscribed_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -26,6 +26,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from newsletter.storage.models.base import Base, UTCDateTime, utcnow
 
+# Longer click URLs are cut to this many characters before they are counted.
+LINK_URL_LIMIT = 1000
+
 
 class WebhookEvent(Base):
     """One event exactly as SendGrid posted it, plus the columns it is deduplicated by."""
@@ -72,9 +75,14 @@ class DeliveryOutcome(Base):
     bounced_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     complained_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     unsubscribed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    dropped_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     opens: Mapped[int] = mapped_column(Integer, default=0)
     clicks: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Which "first time" columns were already set before the latest upsert (a bit per
+    # column, see ``OUTCOME_BITS``): the upsert's RETURNING then says, under the row
+    # lock, which people are new to each total, so the totals never double count.
+    prev_seen: Mapped[int] = mapped_column(SmallInteger, default=0)
 
 
 class IssueEventCount(Base):
@@ -86,4 +94,50 @@ class IssueEventCount(Base):
         ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True
     )
     event: Mapped[str] = mapped_column(String(40), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class IssueOutcomeTotals(Base):
+    """Distinct people per outcome of one issue, maintained as events are processed.
+
+    The results page and ``issue show`` read one row instead of counting a
+    million ``delivery_outcomes`` rows.
+    """
+
+    __tablename__ = "issue_outcome_totals"
+
+    issue_id: Mapped[int] = mapped_column(
+        ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True
+    )
+    delivered: Mapped[int] = mapped_column(Integer, default=0)
+    opened: Mapped[int] = mapped_column(Integer, default=0)
+    clicked: Mapped[int] = mapped_column(Integer, default=0)
+    bounced: Mapped[int] = mapped_column(Integer, default=0)
+    complained: Mapped[int] = mapped_column(Integer, default=0)
+    unsubscribed: Mapped[int] = mapped_column(Integer, default=0)
+    dropped: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class IssueEventHour(Base):
+    """Events of one kind per clock hour (Unix seconds // 3600) for one issue."""
+
+    __tablename__ = "issue_event_hours"
+
+    issue_id: Mapped[int] = mapped_column(
+        ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True
+    )
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    event: Mapped[str] = mapped_column(String(40), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class IssueLinkClick(Base):
+    """Clicks (repeats included) on one link of one issue."""
+
+    __tablename__ = "issue_link_clicks"
+
+    issue_id: Mapped[int] = mapped_column(
+        ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True
+    )
+    url: Mapped[str] = mapped_column(String(LINK_URL_LIMIT), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)

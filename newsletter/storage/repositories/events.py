@@ -8,6 +8,7 @@ all rows, or an UPDATE with an IN list), never a statement built per event: a
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -17,10 +18,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from newsletter.storage.models import (
-    Delivery,
+    Base,
     DeliveryOutcome,
     Issue,
     IssueEventCount,
+    IssueEventHour,
+    IssueLinkClick,
+    IssueOutcomeTotals,
     Membership,
     MembershipStatus,
     SendBatch,
@@ -30,6 +34,28 @@ from newsletter.storage.models import (
 
 # Values per IN list: far below SQLite's and PostgreSQL's bound-parameter caps.
 CHUNK = 900
+
+# The "first time" columns of delivery_outcomes, each with its bit in ``prev_seen``
+# (the v0006 migration repeats these numbers: keep them in step).
+OUTCOME_BITS = (
+    ("delivered_at", 1),
+    ("first_opened_at", 2),
+    ("first_clicked_at", 4),
+    ("bounced_at", 8),
+    ("complained_at", 16),
+    ("unsubscribed_at", 32),
+    ("dropped_at", 64),
+)
+# The issue_outcome_totals column each of them counts.
+OUTCOME_TOTAL_OF = {
+    "delivered_at": "delivered",
+    "first_opened_at": "opened",
+    "first_clicked_at": "clicked",
+    "bounced_at": "bounced",
+    "complained_at": "complained",
+    "unsubscribed_at": "unsubscribed",
+    "dropped_at": "dropped",
+}
 
 _T = TypeVar("_T")
 
@@ -59,6 +85,7 @@ class OutcomeDelta:
     bounced_at: dt.datetime | None = None
     complained_at: dt.datetime | None = None
     unsubscribed_at: dt.datetime | None = None
+    dropped_at: dt.datetime | None = None
     opens: int = 0
     clicks: int = 0
 
@@ -68,7 +95,7 @@ def _chunks(items: Sequence[_T], size: int = CHUNK) -> Iterator[Sequence[_T]]:
         yield items[start : start + size]
 
 
-def _insert(session: Session, table: Table) -> Any:
+def dialect_insert(session: Session, table: Table) -> Any:
     # ON CONFLICT is spelled the same on both backends, but SQLAlchemy keeps it per dialect.
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(table)
@@ -81,7 +108,7 @@ def store_events(session: Session, rows: Sequence[dict[str, Any]]) -> int:
         return 0
     table = WebhookEvent.__table__
     assert isinstance(table, Table)
-    stmt = _insert(session, table).on_conflict_do_nothing().returning(table.c.id)
+    stmt = dialect_insert(session, table).on_conflict_do_nothing().returning(table.c.id)
     # One cached statement run over all rows (SQLAlchemy packs them into multi-row
     # VALUES); RETURNING counts what was new, where psycopg's rowcount would say -1.
     return len(session.execute(stmt, list(rows)).all())
@@ -172,32 +199,44 @@ def unsubscribe_everywhere(
     return changed
 
 
-def upsert_outcomes(session: Session, deltas: Sequence[OutcomeDelta], now: dt.datetime) -> None:
-    """Merge per-address deltas: first timestamps stay, counts add, the top status stays."""
+def seen_mask(columns: Any) -> Any:
+    """SQL for the ``prev_seen`` bits of a row whose columns are ``columns``."""
+    return sum(
+        (case((columns[column].is_(None), 0), else_=bit) for column, bit in OUTCOME_BITS[1:]),
+        start=case((columns[OUTCOME_BITS[0][0]].is_(None), 0), else_=OUTCOME_BITS[0][1]),
+    )
+
+
+def upsert_outcomes(
+    session: Session, deltas: Sequence[OutcomeDelta], now: dt.datetime
+) -> dict[int, Counter[str]]:
+    """Merge per-address deltas: first timestamps stay, counts add, the top status stays.
+
+    Returns, per issue, how many people each outcome gained (``OUTCOME_BITS`` names):
+    the upsert keeps the row's previous "seen" bits in ``prev_seen`` and returns them
+    with the merged row, so the gain is known under the row lock, race-free.
+    """
     if not deltas:
-        return
+        return {}
     table = DeliveryOutcome.__table__
     assert isinstance(table, Table)
-    stmt = _insert(session, table)
+    stmt = dialect_insert(session, table)
     new = stmt.excluded
     old = table.c
     higher = new.status_rank >= old.status_rank
+    merged = {column: func.coalesce(old[column], new[column]) for column, _ in OUTCOME_BITS}
     stmt = stmt.on_conflict_do_update(
         index_elements=[old.issue_id, old.email_key],
         set_={
             "status": case((higher, new.status), else_=old.status),
             "status_rank": case((higher, new.status_rank), else_=old.status_rank),
-            "delivered_at": func.coalesce(old.delivered_at, new.delivered_at),
-            "first_opened_at": func.coalesce(old.first_opened_at, new.first_opened_at),
-            "first_clicked_at": func.coalesce(old.first_clicked_at, new.first_clicked_at),
-            "bounced_at": func.coalesce(old.bounced_at, new.bounced_at),
-            "complained_at": func.coalesce(old.complained_at, new.complained_at),
-            "unsubscribed_at": func.coalesce(old.unsubscribed_at, new.unsubscribed_at),
+            **merged,
             "opens": old.opens + new.opens,
             "clicks": old.clicks + new.clicks,
             "updated_at": new.updated_at,
+            "prev_seen": seen_mask(old),
         },
-    )
+    ).returning(old.issue_id, old.prev_seen, *(old[column] for column, _ in OUTCOME_BITS))
     # Key order: concurrent processors lock rows in the same order and cannot deadlock.
     ordered = sorted(deltas, key=lambda d: (d.issue_id, d.email_key))
     values = [
@@ -207,86 +246,62 @@ def upsert_outcomes(session: Session, deltas: Sequence[OutcomeDelta], now: dt.da
             "email": d.email,
             "status": d.status,
             "status_rank": d.status_rank,
-            "delivered_at": d.delivered_at,
-            "first_opened_at": d.first_opened_at,
-            "first_clicked_at": d.first_clicked_at,
-            "bounced_at": d.bounced_at,
-            "complained_at": d.complained_at,
-            "unsubscribed_at": d.unsubscribed_at,
+            **{column: getattr(d, column) for column, _ in OUTCOME_BITS},
             "opens": d.opens,
             "clicks": d.clicks,
             "updated_at": now,
+            "prev_seen": 0,
         }
         for d in ordered
     ]
-    session.execute(stmt, values)
+    gained: dict[int, Counter[str]] = {}
+    for issue_id, prev_seen, *stamps in session.execute(stmt, values):
+        for (column, bit), stamp in zip(OUTCOME_BITS, stamps, strict=True):
+            if stamp is not None and not prev_seen & bit:
+                gained.setdefault(issue_id, Counter())[OUTCOME_TOTAL_OF[column]] += 1
+    return gained
+
+
+def add_counts(
+    session: Session, model: type[Base], keys: Sequence[str], rows: Sequence[dict[str, Any]]
+) -> None:
+    """Add each row's other columns onto the row with the same ``keys`` (or insert it)."""
+    if not rows:
+        return
+    table = model.__table__
+    assert isinstance(table, Table)
+    stmt = dialect_insert(session, table)
+    added = [name for name in rows[0] if name not in keys]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c[name] for name in keys],
+        set_={name: table.c[name] + stmt.excluded[name] for name in added},
+    )
+    # Key order, as in upsert_outcomes: concurrent processors cannot deadlock.
+    session.execute(stmt, sorted(rows, key=lambda row: tuple(row[name] for name in keys)))
 
 
 def add_event_counts(session: Session, counts: dict[tuple[int, str], int]) -> None:
-    if not counts:
-        return
-    table = IssueEventCount.__table__
-    assert isinstance(table, Table)
-    stmt = _insert(session, table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c.issue_id, table.c.event],
-        set_={"count": table.c.count + stmt.excluded.count},
-    )
-    rows = [{"issue_id": i, "event": e, "count": n} for (i, e), n in sorted(counts.items())]
-    session.execute(stmt, rows)
+    rows = [{"issue_id": i, "event": e, "count": n} for (i, e), n in counts.items()]
+    add_counts(session, IssueEventCount, ("issue_id", "event"), rows)
 
 
-@dataclass(frozen=True)
-class OutcomeTotals:
-    outcomes: int
-    delivered: int
-    bounced: int
-    opened: int
-    clicked: int
-    complaints: int
-    unsubscribed_events: int
+def add_event_hours(session: Session, counts: dict[tuple[int, int, str], int]) -> None:
+    rows = [{"issue_id": i, "hour": h, "event": e, "count": n} for (i, h, e), n in counts.items()]
+    add_counts(session, IssueEventHour, ("issue_id", "hour", "event"), rows)
 
 
-def outcome_totals(session: Session, issue_id: int) -> OutcomeTotals:
-    c = DeliveryOutcome
-    query = select(
-        func.count(),
-        func.count(c.delivered_at),
-        func.count(c.bounced_at),
-        func.count(c.first_opened_at),
-        func.count(c.first_clicked_at),
-        func.count(c.complained_at),
-        func.count(c.unsubscribed_at),
-    ).where(c.issue_id == issue_id)
-    row = session.execute(query).one()
-    return OutcomeTotals(*(int(v or 0) for v in row))
+def add_link_clicks(session: Session, counts: dict[tuple[int, str], int]) -> None:
+    rows = [{"issue_id": i, "url": u, "count": n} for (i, u), n in counts.items()]
+    add_counts(session, IssueLinkClick, ("issue_id", "url"), rows)
 
 
-def event_counts(session: Session, issue_id: int) -> dict[str, int]:
-    query = select(IssueEventCount.event, IssueEventCount.count).where(
-        IssueEventCount.issue_id == issue_id
-    )
-    return {event: int(count) for event, count in session.execute(query)}
-
-
-def unsubscribed_since(session: Session, issue_id: int, since: dt.datetime) -> int:
-    """Recipients of the issue whose membership of its list ended at or after ``since``."""
-    query = (
-        select(func.count())
-        .select_from(Delivery)
-        .join(Issue, Issue.id == Delivery.issue_id)
-        .join(
-            Membership,
-            (Membership.subscriber_id == Delivery.subscriber_id)
-            & (Membership.list_id == Issue.list_id),
-        )
-        .where(
-            Delivery.issue_id == issue_id,
-            Membership.status == MembershipStatus.UNSUBSCRIBED,
-            Membership.unsubscribed_at >= since,
-        )
-    )
-    return int(session.scalar(query) or 0)
+def add_outcome_totals(session: Session, gained: dict[int, Counter[str]]) -> None:
+    names = sorted(OUTCOME_TOTAL_OF.values())
+    rows = [
+        {"issue_id": issue_id, **{name: counts.get(name, 0) for name in names}}
+        for issue_id, counts in gained.items()
+    ]
+    add_counts(session, IssueOutcomeTotals, ("issue_id",), rows)
 
 
 def get_issue(session: Session, issue_id: int) -> Issue | None:
