@@ -14,7 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from newsletter.testing.fake_faults import Fault
+from newsletter.testing import fake_schedule_routes
+from newsletter.testing.fake_faults import Fault, FaultPlan
 from newsletter.testing.mail_send_rules import ApiError, MailSendInvalid, validate_mail_send
 
 if TYPE_CHECKING:
@@ -93,6 +94,10 @@ class FakeHandler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if path == "/v3/mail/send":
             self._mail_send()
+        elif fake_schedule_routes.is_schedule_path(path):
+            fake_schedule_routes.handle(self, "POST", path)
+        elif path == "/__fake__/clock":
+            self._control_clock()
         elif path == "/__fake__/faults":
             self._control_faults()
         elif path == "/__fake__/suppressions":
@@ -107,7 +112,9 @@ class FakeHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
-        if parts.path in SUPPRESSION_PATHS:
+        if fake_schedule_routes.is_schedule_path(parts.path):
+            fake_schedule_routes.handle(self, "GET", parts.path)
+        elif parts.path in SUPPRESSION_PATHS:
             self._suppressions(SUPPRESSION_PATHS[parts.path], parse_qs(parts.query))
         elif parts.path == "/__fake__/accepted":
             self._control_accepted(parse_qs(parts.query))
@@ -115,6 +122,20 @@ class FakeHandler(BaseHTTPRequestHandler):
             self._answer(405, _errors(ApiError("method not allowed", None)))
         else:
             self._answer(404, _errors(ApiError("not found", None)))
+
+    def do_PATCH(self) -> None:
+        self._other_method("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._other_method("DELETE")
+
+    def _other_method(self, method: str) -> None:
+        path = urlsplit(self.path).path
+        if fake_schedule_routes.is_schedule_path(path):
+            fake_schedule_routes.handle(self, method, path)
+        else:
+            self._read_body()
+            self._answer(405, _errors(ApiError("method not allowed", None)))
 
     # -- mail send ------------------------------------------------------------------------
 
@@ -129,13 +150,22 @@ class FakeHandler(BaseHTTPRequestHandler):
             fake.count("status_413")
             self._answer(413, _errors(ApiError("content too large", None)))
             return
-        fault = fake.faults.next()
+        handled, fault = self._take_fault(fake.faults)
+        if not handled:
+            self._accept(body, fault)
+
+    def _take_fault(self, plan: FaultPlan) -> tuple[bool, Fault | None]:
+        """Draw the next fault: (True, f) when it was answered here, else the one to honour.
+
+        ``slow`` is waited out here; ``hang`` is left to the caller, which does the work first.
+        """
+        fault = plan.next()
         if fault is not None and fault.kind not in ("hang", "slow"):
             self._apply_fault(fault)
-            return
+            return True, fault
         if fault is not None and fault.kind == "slow":
-            fake.stopping.wait(fault.duration)
-        self._accept(body, fault)
+            self.fake.stopping.wait(fault.duration)
+        return False, fault
 
     def _apply_fault(self, fault: Fault) -> None:
         self.fake.count(f"fault_{fault.kind}")
@@ -159,11 +189,18 @@ class FakeHandler(BaseHTTPRequestHandler):
             self._answer(400, _errors(ApiError(message, None)))
             return
         try:
-            summary = validate_mail_send(orjson.loads(body))
+            data = orjson.loads(body)
+            summary = validate_mail_send(data)
         except orjson.JSONDecodeError:
             fake.count("status_400")
             self._answer(400, _errors(ApiError("The request body is not valid JSON.", None)))
             return
+        except MailSendInvalid as invalid:
+            fake.count("status_400")
+            self._answer(400, _errors(*invalid.errors))
+            return
+        try:
+            plan = fake.schedule_plan(data, summary)
         except MailSendInvalid as invalid:
             fake.count("status_400")
             self._answer(400, _errors(*invalid.errors))
@@ -173,7 +210,7 @@ class FakeHandler(BaseHTTPRequestHandler):
             fake.count("status_429")
             self._answer(429, _errors(ApiError("too many requests", None)), limited)
             return
-        message_id, headers = fake.record(summary, body)
+        message_id, headers = fake.record(summary, body, plan)
         if fault is not None and fault.kind == "hang":
             # Accepted, yet the client never hears back: the "outcome unknown" case.
             fake.stopping.wait(fault.duration)
@@ -217,16 +254,27 @@ class FakeHandler(BaseHTTPRequestHandler):
     def _control_faults(self) -> None:
         try:
             data = self._json_body()
+            # "api": "batch" aims the faults at the batch and scheduled-send routes.
+            plan = self.fake.batch_faults if data.get("api") == "batch" else self.fake.faults
             if data.get("clear"):
-                self.fake.faults.clear()
-            self.fake.add_faults(*(Fault.parse(f) for f in data.get("queue", [])))
+                plan.clear()
+            plan.enqueue(Fault.parse(f) for f in data.get("queue", []))
             if "random" in data:
                 seconds = data.get("random_seconds")
-                self.fake.set_random_faults(data["random"], seed=data.get("seed"), seconds=seconds)
+                plan.set_random(data["random"], seed=data.get("seed"), seconds=seconds)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             self._answer(400, _errors(ApiError(f"bad fault request: {exc}", None)))
             return
-        self._answer(200, {"pending": self.fake.faults.pending()})
+        self._answer(200, {"pending": plan.pending()})
+
+    def _control_clock(self) -> None:
+        try:
+            data = self._json_body()
+            now = self.fake.schedule.clock.advance(float(data.get("advance", 0)))
+        except (ValueError, TypeError, AttributeError) as exc:
+            self._answer(400, _errors(ApiError(f"bad clock request: {exc}", None)))
+            return
+        self._answer(200, {"now": now})
 
     def _control_suppressions(self) -> None:
         try:
@@ -249,14 +297,21 @@ class FakeHandler(BaseHTTPRequestHandler):
             "unique": len(counts),
             "duplicates": {e: n for e, n in counts.items() if n > 1},
             "stats": dict(fake.stats),
+            "delivered": fake.delivered_recipients().total(),
+            "delivered_duplicates": fake.delivered_duplicates(),
+            "cancelled": fake.schedule.outcome("cancelled").total(),
+            "scheduled": fake.schedule.scheduled().total(),
         }
         if query.get("full", ["0"])[0] not in ("", "0"):
             result["counts"] = dict(counts)
+            result["delivered_counts"] = dict(fake.delivered_recipients())
             result["requests_detail"] = [
                 {
                     "message_id": r.message_id,
                     "custom_args": r.custom_args,
                     "recipients": len(r.recipients),
+                    "batch_id": r.batch_id,
+                    "send_at": r.send_at,
                 }
                 for r in fake.requests
             ]

@@ -2,12 +2,17 @@
 
 It speaks the parts of the v3 API the pipeline uses, following the published specs in
 ``reference/sendgrid``: ``POST /v3/mail/send`` (Bearer auth, validation with SendGrid's
-error shape, 413 for oversized bodies, 202 with ``X-Message-Id`` and ``X-RateLimit-*``)
-and the suppression list endpoints. It records every *accepted* request, injects faults
-on demand (see ``fake_faults``), and can be driven over HTTP from another process:
+error shape, 413 for oversized bodies, 202 with ``X-Message-Id`` and ``X-RateLimit-*``),
+batch ids and scheduled sends (``fake_schedule``: cancel/pause, the 10-minute rule, the
+10-batch limit, 72 h), and the suppression list endpoints. It records every *accepted*
+request and, separately, what was *delivered*, *cancelled* or *expired* once the virtual
+clock passes each message's ``send_at``. It injects faults on demand (see ``fake_faults``;
+mail sends and the batch API have a plan each), and can be driven from another process:
 
-    POST /__fake__/faults        {"queue": [...], "random": {...}, "seed": 1, "clear": true}
-    GET  /__fake__/accepted      totals and duplicates; ``?full=1`` adds counts and requests
+    POST /__fake__/faults        {"queue": [...], "random": {...}, "seed": 1, "clear": true,
+                                  "api": "batch" to aim at the batch routes}
+    POST /__fake__/clock         {"advance": seconds}: move the virtual clock forward
+    GET  /__fake__/accepted      totals, duplicates, delivered; ``?full=1`` adds counts
     POST /__fake__/suppressions  {"kind": "bounces", "entries": [{"email", "created", "reason"}]}
     POST /__fake__/reset         forget everything
 
@@ -29,7 +34,8 @@ from typing import Any
 
 from newsletter.testing.fake_faults import Fault, FaultKind, FaultPlan
 from newsletter.testing.fake_handler import FakeHandler
-from newsletter.testing.mail_send_rules import MailSendSummary
+from newsletter.testing.fake_schedule import ScheduleBook
+from newsletter.testing.mail_send_rules import ApiError, MailSendInvalid, MailSendSummary
 
 DEFAULT_API_KEY = "SG.fake-test-key"
 DEFAULT_MAX_BODY_BYTES = 30 * 1024 * 1024
@@ -47,6 +53,17 @@ class AcceptedRequest:
     received_at: float
     body: bytes | None
     """The raw body, kept only when the fake was made with ``keep_bodies=True``."""
+    batch_id: str | None = None
+    send_at: float | None = None
+    """The earliest ``send_at`` in the request (the time it arrived when it had none)."""
+
+
+@dataclass(frozen=True)
+class SchedulePlan:
+    """Where an accepted request's recipients go: its batch id and ``send_at`` groups."""
+
+    batch_id: str | None
+    groups: dict[float, list[str]]
 
 
 class _Server(ThreadingHTTPServer):
@@ -80,6 +97,9 @@ class FakeSendGrid:
         self.enforce_rate_limit = enforce_rate_limit
         self.keep_bodies = keep_bodies
         self.faults = FaultPlan()
+        self.batch_faults = FaultPlan()
+        """Faults for the batch and scheduled-send routes, apart from mail sends."""
+        self.schedule = ScheduleBook()
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._requests: list[AcceptedRequest] = []
@@ -177,6 +197,62 @@ class FakeSendGrid:
             for entries in self._suppressions.values():
                 entries.clear()
         self.faults.clear()
+        self.batch_faults.clear()
+        self.schedule.reset()
+
+    # -- scheduled sends ------------------------------------------------------------------
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the virtual clock forward; messages whose ``send_at`` passed are settled."""
+        now = self.schedule.clock.advance(seconds)
+        self.schedule.settle()
+        return now
+
+    def now(self) -> float:
+        return self.schedule.clock.now()
+
+    def create_batch(self) -> str:
+        """A batch id, as ``POST /v3/mail/batch`` would make it."""
+        return self.schedule.create_batch()
+
+    def delivered_recipients(self) -> Counter[str]:
+        """How often each ``to`` email was delivered (its ``send_at`` passed, not cancelled)."""
+        return self.schedule.outcome("delivered")
+
+    def cancelled_recipients(self) -> Counter[str]:
+        return self.schedule.outcome("cancelled")
+
+    def delivered_duplicates(self) -> dict[str, int]:
+        return {email: n for email, n in self.delivered_recipients().items() if n > 1}
+
+    def schedule_plan(self, data: dict[str, Any], summary: MailSendSummary) -> SchedulePlan:
+        """Check ``batch_id`` and every ``send_at``; raise ``MailSendInvalid`` like SendGrid."""
+        book = self.schedule
+        errors: list[ApiError] = []
+        batch_id = data.get("batch_id")
+        if batch_id is not None and (type(batch_id) is not str or not book.is_batch(batch_id)):
+            errors.append(ApiError("invalid batch id", "batch_id"))
+        base: float = book.clock.now()
+        if "send_at" in data:
+            problem = book.check_send_at(data["send_at"], "send_at")
+            if problem:
+                errors.append(ApiError(problem, "send_at"))
+            else:
+                base = data["send_at"]
+        personalizations = data["personalizations"]
+        groups: dict[float, list[str]] = {}
+        if any("send_at" in p for p in personalizations):
+            for i, p in enumerate(personalizations):
+                at = p.get("send_at", base)
+                if "send_at" in p and (problem := book.check_send_at(at, "send_at")):
+                    errors.append(ApiError(problem, f"personalizations.{i}.send_at"))
+                    continue
+                groups.setdefault(at, []).extend(to["email"] for to in p["to"])
+        else:
+            groups[base] = summary.recipients
+        if errors:
+            raise MailSendInvalid(errors)
+        return SchedulePlan(batch_id, groups)
 
     # -- suppressions ---------------------------------------------------------------------
 
@@ -214,9 +290,13 @@ class FakeSendGrid:
         with self._lock:
             self._stats[outcome] += 1
 
-    def record(self, summary: MailSendSummary, body: bytes) -> tuple[str, dict[str, str]]:
+    def record(
+        self, summary: MailSendSummary, body: bytes, plan: SchedulePlan | None = None
+    ) -> tuple[str, dict[str, str]]:
         """Record an accepted request; returns its message id and rate-limit headers."""
         message_id = secrets.token_urlsafe(16)
+        if plan is None:
+            plan = SchedulePlan(None, {self.now(): summary.recipients})
         accepted = AcceptedRequest(
             message_id=message_id,
             custom_args=summary.custom_args,
@@ -224,12 +304,15 @@ class FakeSendGrid:
             personalizations=summary.personalizations,
             received_at=time.time(),
             body=body if self.keep_bodies else None,
+            batch_id=plan.batch_id,
+            send_at=min(plan.groups) if plan.groups else None,
         )
         with self._lock:
             self._requests.append(accepted)
             self._counts.update(summary.recipients)
             self._stats["accepted"] += 1
             headers = self._use_rate_limit()
+        self.schedule.schedule(plan.batch_id, plan.groups)
         return message_id, headers
 
     def rate_limited(self) -> dict[str, str] | None:

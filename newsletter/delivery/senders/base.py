@@ -5,6 +5,11 @@ batches beyond the ``batch_key`` they are handed (used for file names and logs),
 never retry: retrying is ``newsletter.delivery.retry``'s job, so that the ledger can see
 and record every attempt.
 
+Besides sending, a sender speaks SendGrid's batch API (``ScheduledSends``): make a batch
+id, cancel, pause or resume the scheduled messages that carry it, and read its status.
+The outbox and memory senders keep the same rules locally (at most
+``MAX_PAUSED_OR_CANCELLED`` at once), so the default run behaves like the real one.
+
 Errors a sender raises (all from ``newsletter.errors``):
 
     SendAuthError            401: the key is wrong or revoked; stop the whole send
@@ -16,7 +21,15 @@ Errors a sender raises (all from ``newsletter.errors``):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
+
+BatchState = Literal["cancel", "pause"]
+MAX_PAUSED_OR_CANCELLED = 10
+"""SendGrid allows at most this many batches paused or cancelled at the same time."""
+CANCEL_DEADLINE_SECONDS = 600
+"""A cancel or pause is guaranteed only when set at least this long before ``send_at``."""
+MAX_SEND_AT_AHEAD_SECONDS = 72 * 3600
+"""SendGrid refuses a ``send_at`` further ahead than this."""
 
 
 @dataclass(frozen=True)
@@ -38,4 +51,24 @@ class Sender(Protocol):
 
     def send(self, body: bytes, *, batch_key: str) -> SendResult:
         """Send ``body``; return on acceptance, raise a ``DeliveryError`` otherwise."""
+        ...
+
+    def create_batch(self) -> str:
+        """A new batch id (``POST /v3/mail/batch``)."""
+        ...
+
+    def set_batch_state(self, batch_id: str, state: BatchState) -> None:
+        """Cancel or pause the batch's scheduled messages (changing an earlier state)."""
+        ...
+
+    def clear_batch_state(self, batch_id: str) -> None:
+        """Remove a pause or cancel, so the batch's messages go out at their ``send_at``."""
+        ...
+
+    def batch_state(self, batch_id: str) -> BatchState | None:
+        """The batch's cancel or pause, if one is set (``GET .../scheduled_sends/{id}``)."""
+        ...
+
+    def batch_states(self) -> dict[str, BatchState]:
+        """Every batch paused or cancelled right now; its size is what the limit counts."""
         ...

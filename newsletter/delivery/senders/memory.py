@@ -12,6 +12,7 @@ import itertools
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ import orjson
 
 from newsletter.delivery.payload import body_recipients
 from newsletter.delivery.senders.base import SendResult
+from newsletter.delivery.senders.local_batches import LocalBatchApi, LocalBatches
 from newsletter.errors import DeliveryError
 
 
@@ -29,6 +31,9 @@ class SentRequest:
     batch_key: str
     body: bytes
     message_id: str
+    batch_id: str | None = None
+    send_at: int | None = None
+    """The message-level ``send_at`` (personalizations may carry their own)."""
 
     def decoded(self) -> dict[str, Any]:
         data: dict[str, Any] = orjson.loads(self.body)
@@ -46,13 +51,14 @@ class MemoryFault:
     accepted: bool = False
 
 
-class MemorySender:
+class MemorySender(LocalBatchApi):
     """Thread-safe in-memory sender."""
 
     name: str = "memory"
 
-    def __init__(self, *, latency: float = 0.0) -> None:
+    def __init__(self, *, latency: float = 0.0, clock: Callable[[], float] = time.time) -> None:
         self.latency = latency
+        self.batches = LocalBatches("memory", clock=clock)
         self._lock = threading.Lock()
         self._sent: list[SentRequest] = []
         self._faults: deque[MemoryFault] = deque()
@@ -76,15 +82,27 @@ class MemorySender:
     def send(self, body: bytes, *, batch_key: str) -> SendResult:
         if self.latency:
             time.sleep(self.latency)
+        head = orjson.loads(body)
+        batch_id, send_at = head.get("batch_id"), head.get("send_at")
         with self._lock:
             self.attempts += 1
             fault = self._next_fault(batch_key)
             if fault is None or fault.accepted:
+                self.batches.note_send(batch_id, send_at)
                 message_id = f"memory-{next(self._ids)}"
-                self._sent.append(SentRequest(batch_key, bytes(body), message_id))
+                sent = SentRequest(batch_key, bytes(body), message_id, batch_id, send_at)
+                self._sent.append(sent)
         if fault is not None:
             raise fault.error
         return SendResult(status=202, message_id=message_id)
+
+    def live_recipients(self) -> Counter[str]:
+        """Recipients of accepted requests whose batch is not cancelled: who would get it."""
+        counts: Counter[str] = Counter()
+        for request in self.sent:
+            if request.batch_id is None or self.batches.state(request.batch_id) != "cancel":
+                counts.update(request.recipients())
+        return counts
 
     def _next_fault(self, batch_key: str) -> MemoryFault | None:
         queue = self._batch_faults.get(batch_key)

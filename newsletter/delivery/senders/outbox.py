@@ -2,12 +2,16 @@
 
 For each batch it writes ``<batch_key>.json`` (the exact body SendGrid would receive) and
 ``<batch_key>.eml`` (the message as the batch's first recipient would see it, substitutions
-applied), so a person can open one email and a script can check every request. Both are
-written to a temp file and renamed, so a reader never sees half a file.
+applied, with ``X-Newsletter-Batch-Id`` and ``X-Newsletter-Send-At`` headers saying which
+SendGrid batch it is staged in and when SendGrid would deliver it), so a person can open
+one email and a script can check every request. Both are written to a temp file and
+renamed, so a reader never sees half a file. Batch ids and their cancel/pause states live
+in ``scheduled_sends.json`` in the same directory.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import tempfile
@@ -20,18 +24,20 @@ from typing import Any
 import orjson
 
 from newsletter.delivery.senders.base import SendResult
+from newsletter.delivery.senders.local_batches import LocalBatchApi, LocalBatches
 from newsletter.errors import DeliveryError
 
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
 
-class OutboxSender:
+class OutboxSender(LocalBatchApi):
     """Writes each request under ``directory``; never fails except on disk errors."""
 
     name: str = "outbox"
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
+        self.batches = LocalBatches("outbox", path=self.directory / "scheduled_sends.json")
 
     def send(self, body: bytes, *, batch_key: str) -> SendResult:
         if not _SAFE_KEY.match(batch_key):
@@ -41,6 +47,7 @@ class OutboxSender:
             data: dict[str, Any] = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise DeliveryError(f"outbox: batch {batch_key}: body is not JSON: {exc}") from exc
+        self.batches.note_send(data.get("batch_id"), data.get("send_at"))
         message_id = f"outbox-{uuid.uuid4().hex}"
         eml = render_first_message(data, message_id=message_id)
         json_path = self.directory / f"{batch_key}.json"
@@ -89,6 +96,12 @@ def render_first_message(body: dict[str, Any], *, message_id: str) -> bytes:
     custom_args = {**(body.get("custom_args") or {}), **(first.get("custom_args") or {})}
     if custom_args:
         msg["X-Newsletter-Custom-Args"] = orjson.dumps(custom_args).decode()
+    if body.get("batch_id"):
+        msg["X-Newsletter-Batch-Id"] = str(body["batch_id"])
+    send_at = first.get("send_at", body.get("send_at"))
+    if isinstance(send_at, int):
+        when = dt.datetime.fromtimestamp(send_at, dt.UTC)
+        msg["X-Newsletter-Send-At"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
     parts = {c["type"]: fill(c["value"]) for c in body.get("content", [])}
     msg.set_content(parts.get("text/plain", ""))

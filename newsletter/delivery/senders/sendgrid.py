@@ -29,7 +29,7 @@ import orjson
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
-from newsletter.delivery.senders.base import SendResult
+from newsletter.delivery.senders.base import BatchState, SendResult
 from newsletter.errors import (
     DeliveryError,
     SendAuthError,
@@ -81,6 +81,92 @@ class SendGridSender:
             rate_limit_remaining=_int_or_none(headers.get("X-RateLimit-Remaining")),
             rate_limit_reset=_float_or_none(headers.get("X-RateLimit-Reset")),
         )
+
+    # -- the batch and scheduled-send API ----------------------------------------------
+
+    def _call(self, what: str, make: Any) -> Any:
+        """Run one library call, translating its failures like a mail send's."""
+        try:
+            return make(self._client())
+        except Exception as exc:
+            error = translate_error(exc, what=what)
+            if error is exc:
+                raise
+            raise error from exc
+
+    def create_batch(self) -> str:
+        response = self._call("create batch id", lambda c: c.mail.batch.post(timeout=self.timeout))
+        batch_id = _json_field(response.body, "batch_id")
+        if not isinstance(batch_id, str) or not batch_id:
+            raise SendRetryableError(
+                f"create batch id: SendGrid answered without a batch_id: {response.body!r:.200}"
+            )
+        return batch_id
+
+    def set_batch_state(self, batch_id: str, state: BatchState) -> None:
+        what = f"{state} batch {batch_id}"
+        current = self.batch_state(batch_id)
+        if current == state:
+            return
+        if current is None:
+            self._call(
+                what,
+                lambda c: c.user.scheduled_sends.post(
+                    request_body={"batch_id": batch_id, "status": state}, timeout=self.timeout
+                ),
+            )
+        else:
+            self._call(
+                what,
+                lambda c: c.user.scheduled_sends._(batch_id).patch(
+                    request_body={"status": state}, timeout=self.timeout
+                ),
+            )
+
+    def clear_batch_state(self, batch_id: str) -> None:
+        if self.batch_state(batch_id) is None:
+            return
+        self._call(
+            f"resume batch {batch_id}",
+            lambda c: c.user.scheduled_sends._(batch_id).delete(timeout=self.timeout),
+        )
+
+    def batch_state(self, batch_id: str) -> BatchState | None:
+        response = self._call(
+            f"read batch {batch_id}",
+            lambda c: c.user.scheduled_sends._(batch_id).get(timeout=self.timeout),
+        )
+        states = _states(response.body)
+        return states.get(batch_id)
+
+    def batch_states(self) -> dict[str, BatchState]:
+        response = self._call(
+            "list scheduled sends", lambda c: c.user.scheduled_sends.get(timeout=self.timeout)
+        )
+        return _states(response.body)
+
+
+def _json_field(raw: bytes | str | None, name: str) -> object:
+    try:
+        data = orjson.loads(raw or b"null")
+    except orjson.JSONDecodeError:
+        return None
+    return data.get(name) if isinstance(data, dict) else None
+
+
+def _states(raw: bytes | str | None) -> dict[str, BatchState]:
+    """``[{"batch_id", "status"}, ...]`` as a dict; entries of other shapes are ignored."""
+    try:
+        data = orjson.loads(raw or b"[]")
+    except orjson.JSONDecodeError as exc:
+        raise SendRetryableError(
+            f"scheduled sends: SendGrid answered with bad JSON: {exc}"
+        ) from exc
+    states: dict[str, BatchState] = {}
+    for entry in data if isinstance(data, list) else ():
+        if isinstance(entry, dict) and entry.get("status") in ("cancel", "pause"):
+            states[str(entry.get("batch_id"))] = entry["status"]
+    return states
 
 
 def translate_error(exc: BaseException, *, what: str, now: float | None = None) -> Exception:
