@@ -29,6 +29,8 @@ so callers never have to know which library failed.
     │   ├── SendRetryableError   429/5xx/connection: may be retried
     │   └── SendOutcomeUnknownError  sent, but no answer came back
     ├── IssueStateError          an issue is not in a state that allows the action
+    ├── FieldError               a request's fields are invalid (carries every
+    │                            FieldProblem, each naming its field, for forms)
     ├── SchedulerError           the scheduler cannot start or act
     └── WebhookError             an event webhook request is unsigned or malformed
 """
@@ -155,6 +157,29 @@ class SendOutcomeUnknownError(DeliveryError):
 
 class IssueStateError(NewsletterError):
     """An issue is not in a state that allows the requested action."""
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One invalid field of a request (a CLI option or a form field of the same name)."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class FieldError(NewsletterError):
+    """A request is invalid; every problem is reported at once, each naming its field."""
+
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(str(p) for p in self.problems))
+
+    def for_field(self, field: str) -> list[str]:
+        """The messages about ``field``, for showing next to that form field."""
+        return [p.message for p in self.problems if p.field == field]
 
 
 class SchedulerError(NewsletterError):

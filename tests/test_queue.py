@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,9 @@ from typer.testing import CliRunner
 
 from newsletter.cli import app, queue_cmd
 from newsletter.content.loader import load_library
+from newsletter.errors import FieldError
 from newsletter.services import issues
+from newsletter.services import queue as queue_service
 from newsletter.settings import load_settings
 from newsletter.storage import migrate
 from newsletter.storage.db import make_engine, session_factory
@@ -22,7 +25,9 @@ from tests.test_scheduler_send import LIST, make_list
 
 _ = queue_cmd  # importing it registers the commands on `issue`
 REPO = Path(__file__).resolve().parent.parent
-DAY = dt.date.today() + dt.timedelta(days=30)
+_SOON = dt.date.today() + dt.timedelta(days=30)
+DAY = _SOON + dt.timedelta(days=(1 - _SOON.weekday()) % 7)
+"""A Tuesday about a month ahead: the default NEWSLETTER_SEND_SCHEDULE sends on Tuesdays."""
 
 
 @pytest.fixture
@@ -41,7 +46,7 @@ def run(*args: str) -> Result:
 def _choices() -> tuple[list[str], list[str]]:
     library = load_library(REPO / "content")
     live = sorted(slug for slug, a in library.articles.items() if a.is_live(DAY))
-    return live[:2], sorted(library.tips)[:1]
+    return live[:3], sorted(library.tips)[:1]
 
 
 def _queue(*extra: str) -> Result:
@@ -55,6 +60,8 @@ def test_queue_stores_a_draft_from_the_chosen_content(cli_engine: Engine) -> Non
         articles[0],
         "--article",
         articles[1],
+        "--article",
+        articles[2],
         "--tip",
         tips[0],
         "--subject",
@@ -68,7 +75,7 @@ def test_queue_stores_a_draft_from_the_chosen_content(cli_engine: Engine) -> Non
     assert data["source"] == "queued"
     assert data["date"] == DAY.isoformat()
     assert data["articles"] == articles
-    assert data["tips"] == tips
+    assert data["tips"][:1] == tips and len(data["tips"]) == 2  # the empty tip slot is filled
     assert data["subject"] == "Your back, this week"
     assert data["preheader"] == "Two reads and a tip"
 
@@ -152,3 +159,111 @@ def test_approve_after_queue_records_who_and_when(cli_engine: Engine) -> None:
     assert view.approved_by == "ana@clinic.example.org"
     assert view.approved_at is not None
     assert load_settings().require_approval is True
+
+
+def _stored(engine: Engine, issue_id: int) -> Issue:
+    with session_factory(engine)() as session:
+        issue = session.get(Issue, issue_id)
+        assert issue is not None
+        return issue
+
+
+def _content_with_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) -> None:
+    content = tmp_path / "content"
+    shutil.copytree(REPO / "content", content)
+    (content / "issues").mkdir(exist_ok=True)
+    (content / "issues" / f"{DAY.isoformat()}-{LIST}.md").write_text(body, encoding="utf-8")
+    monkeypatch.setenv("NEWSLETTER_CONTENT_DIR", str(content))
+
+
+def test_queue_honours_the_override_file_for_that_date(
+    cli_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    articles, _ = _choices()
+    _content_with_override(
+        tmp_path,
+        monkeypatch,
+        "---\nsubject: Open house week\n---\nJoin us **Saturday** for posture checks.\n",
+    )
+
+    result = _queue("--article", articles[0])
+
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["subject"] == "Open house week"  # from the file: the queue gave none
+    assert data["articles"][0] == articles[0]
+    assert any("override file" in note for note in data["notes"])
+    stored = _stored(cli_engine, data["id"])
+    assert "Join us Saturday for posture checks." in stored.text
+    assert "Saturday</strong>" in stored.html
+
+
+def test_no_override_note_without_an_override_file(cli_engine: Engine) -> None:
+    result = _queue()
+    assert result.exit_code == 0, result.output
+    notes = json.loads(result.stdout)["notes"]
+    assert not any("override" in note for note in notes), notes
+
+
+def test_one_article_fills_the_other_slots(cli_engine: Engine) -> None:
+    articles, _ = _choices()
+    chosen = articles[-1]
+    result = _queue("--article", chosen)
+    assert result.exit_code == 0, result.output
+    picked = json.loads(result.stdout)["articles"]
+    assert picked[0] == chosen
+    assert len(picked) == load_settings().articles_per_issue
+    assert len(set(picked)) == len(picked)
+
+
+@pytest.mark.parametrize("option", ["--tip", "--article"])
+def test_the_same_piece_twice_is_refused(cli_engine: Engine, option: str) -> None:
+    articles, tips = _choices()
+    slug = tips[0] if option == "--tip" else articles[0]
+    result = _queue(option, slug, option, slug)
+    assert result.exit_code == 1
+    assert f"{option.lstrip('-')}s: " in result.output
+    assert "more than once" in result.output and slug in result.output
+    assert issues.list_issues(cli_engine) == []
+
+
+def test_the_service_names_each_bad_field(cli_engine: Engine) -> None:
+    wednesday = DAY + dt.timedelta(days=1)
+    with pytest.raises(FieldError) as caught:
+        queue_service.queue_issue(
+            load_settings(),
+            cli_engine,
+            "no-such-list",
+            wednesday,
+            tips=("no-such-tip", "no-such-tip"),
+        )
+    fields = {p.field for p in caught.value.problems}
+    assert fields == {"list", "date", "tips"}
+    assert any("more than once" in m for m in caught.value.for_field("tips"))
+
+
+def test_a_date_the_schedule_never_sends_needs_confirming(cli_engine: Engine) -> None:
+    wednesday = (DAY + dt.timedelta(days=1)).isoformat()
+    refused = run("issue", "queue", "--list", LIST, "--date", wednesday)
+    assert refused.exit_code == 1
+    assert "never sends" in refused.output and "--off-schedule" in refused.output
+    assert issues.list_issues(cli_engine) == []
+
+    allowed = run("issue", "queue", "--list", LIST, "--date", wednesday, "--off-schedule")
+    assert allowed.exit_code == 0, allowed.output
+
+    issue_id = json.loads(_queue().stdout)["id"]
+    moved = run("issue", "reschedule", str(issue_id), "--date", wednesday)
+    assert moved.exit_code == 1 and "never sends" in moved.output
+
+
+def test_replace_cancels_the_issue_named_in_the_conflict(cli_engine: Engine) -> None:
+    first = json.loads(_queue().stdout)["id"]
+    conflict = _queue()
+    assert conflict.exit_code == 1 and "--replace" in conflict.output
+
+    replaced = _queue("--replace")
+
+    assert replaced.exit_code == 0, replaced.output
+    assert issues.show_issue(cli_engine, first).status == IssueStatus.CANCELLED
+    assert json.loads(replaced.stdout)["status"] == "draft"

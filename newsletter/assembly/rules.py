@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TypeVar
 
-from newsletter.assembly.plan import ContentHistory, IssuePlan
+from newsletter.assembly.plan import ContentHistory, IssuePlan, SentIssue
 from newsletter.content import markdown
 from newsletter.content.models import Article, IssueOverride, Library, Tip
 from newsletter.errors import AssemblyError, NothingToSendError
@@ -32,16 +32,31 @@ def assemble(
     *,
     articles_per_issue: int = 3,
     tips_per_issue: int = 2,
+    queued: IssueOverride | None = None,
 ) -> IssuePlan:
-    """The plan for ``list_slug`` on ``issue_date``; an override file for that pair wins."""
+    """The plan for ``list_slug`` on ``issue_date``; an override file for that pair wins.
+
+    ``queued`` is marketing's queued choice for the pair: its articles, tips, subject
+    and preheader win over the file's, the file still gives what the queue leaves out
+    (the intro, say), and slots left empty are filled by the automatic rules.
+    """
     if articles_per_issue < 1 or tips_per_issue < 0:
         raise AssemblyError(
             f"articles_per_issue must be >= 1 and tips_per_issue >= 0 "
             f"(got {articles_per_issue} and {tips_per_issue})"
         )
-    override = library.overrides.get((list_slug, issue_date))
-    if override is not None:
-        return _from_override(library, override, history, articles_per_issue, tips_per_issue)
+    file = library.overrides.get((list_slug, issue_date))
+    if queued is not None:
+        return _from_queue(
+            library,
+            queued,
+            file,
+            history,
+            articles_per_issue=articles_per_issue,
+            tips_per_issue=tips_per_issue,
+        )
+    if file is not None:
+        return _from_override(library, file, history, articles_per_issue, tips_per_issue)
     notes: list[str] = []
     articles = choose_articles(
         library, list_slug, issue_date, history, count=articles_per_issue, notes=notes
@@ -168,19 +183,53 @@ def _cut(text: str, limit: int) -> str:
     return head.rstrip(" ,;:.-–—") + "…"
 
 
+def _from_queue(
+    library: Library,
+    queued: IssueOverride,
+    file: IssueOverride | None,
+    history: ContentHistory,
+    *,
+    articles_per_issue: int,
+    tips_per_issue: int,
+) -> IssuePlan:
+    notes = [f"queued by hand for {queued.list_slug} on {queued.issue_date.isoformat()}"]
+    merged = queued
+    if file is not None:
+        notes.append("the override file for that date gives what the queue left out")
+        merged = queued.model_copy(
+            update={
+                "subject": queued.subject or file.subject,
+                "preheader": queued.preheader or file.preheader,
+                "articles": queued.articles or file.articles,
+                "tips": queued.tips or file.tips,
+                "intro": queued.intro or file.intro,
+                "intro_html": queued.intro_html or file.intro_html,
+            }
+        )
+    return _from_override(
+        library, merged, history, articles_per_issue, tips_per_issue, notes=notes, queued=True
+    )
+
+
 def _from_override(
     library: Library,
     override: IssueOverride,
     history: ContentHistory,
     articles_per_issue: int,
     tips_per_issue: int,
+    *,
+    notes: list[str] | None = None,
+    queued: bool = False,
 ) -> IssuePlan:
-    notes = [f"override file for {override.list_slug} on {override.issue_date.isoformat()}"]
+    if notes is None:
+        notes = [f"override file for {override.list_slug} on {override.issue_date.isoformat()}"]
     if override.articles:
         articles = tuple(
             _lookup(library.articles, slug, "article", override) for slug in override.articles
         )
         _warn_about(articles, override.issue_date, history, notes)
+        if queued and len(articles) < articles_per_issue:
+            articles += _fill_articles(library, override, history, articles, articles_per_issue)
     else:
         articles = choose_articles(
             library,
@@ -192,6 +241,18 @@ def _from_override(
         )
     if override.tips:
         tips = tuple(_lookup(library.tips, slug, "tip", override) for slug in override.tips)
+        if queued and len(tips) < tips_per_issue:
+            spare = library.model_copy(
+                update={"tips": {k: v for k, v in library.tips.items() if k not in override.tips}}
+            )
+            tips += choose_tips(
+                spare,
+                override.issue_date,
+                history,
+                articles,
+                count=tips_per_issue - len(tips),
+                notes=notes,
+            )
     else:
         tips = choose_tips(
             library, override.issue_date, history, articles, count=tips_per_issue, notes=notes
@@ -206,9 +267,33 @@ def _from_override(
         tips=tips,
         intro_html=override.intro_html or markdown.to_html(intro),
         intro_text=markdown.to_text(intro),
-        source="override",
+        source="queued" if queued else "override",
         notes=tuple(notes),
     )
+
+
+def _fill_articles(
+    library: Library,
+    override: IssueOverride,
+    history: ContentHistory,
+    chosen: tuple[Article, ...],
+    articles_per_issue: int,
+) -> tuple[Article, ...]:
+    """The automatic picks for the slots marketing left empty (never a chosen one again)."""
+    # Counting the chosen ones as already sent keeps the usual rules and excludes them.
+    taken = SentIssue(override.issue_date, tuple(a.slug for a in chosen), ())
+    wider = ContentHistory((*history.sent, taken))
+    try:
+        return choose_articles(
+            library,
+            override.list_slug,
+            override.issue_date,
+            wider,
+            count=articles_per_issue - len(chosen),
+            notes=[],
+        )
+    except NothingToSendError:
+        return ()  # the chosen ones are enough to send
 
 
 def _lookup(items: dict[str, T], slug: str, noun: str, override: IssueOverride) -> T:

@@ -28,12 +28,19 @@ def _show(view: IssueView, verb: str, as_json: bool) -> None:
     common.console.print(
         f"Issue {view.id} {verb}: list {view.list_slug}, {view.issue_date}, status {view.status}."
     )
+    for note in view.notes:
+        common.console.print(f"[yellow]note:[/yellow] {note}")
     if view.status == "draft":
         common.console.print(f"Approve it with `newsletter issue approve {view.id}`.")
 
 
 _ARTICLE = typer.Option(None, "--article", help="An article slug (repeatable).")
 _TIP = typer.Option(None, "--tip", help="A tip slug (repeatable).")
+_OFF_SCHEDULE = typer.Option(
+    False,
+    "--off-schedule",
+    help="Allow a date NEWSLETTER_SEND_SCHEDULE never sends on (send it by hand that day).",
+)
 
 
 @issue_app.command("queue")
@@ -44,9 +51,17 @@ def queue(
     tip: list[str] | None = _TIP,
     subject: str | None = typer.Option(None, "--subject", help="Subject line."),
     preheader: str | None = typer.Option(None, "--preheader", help="Inbox preview text."),
+    replace: bool = typer.Option(
+        False, "--replace", help="Cancel the list's unsent issue for that date first."
+    ),
+    off_schedule: bool = _OFF_SCHEDULE,
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
 ) -> None:
-    """Queue a draft for a list and date from chosen articles and tips."""
+    """Queue a draft for a list and date from chosen articles and tips.
+
+    Slots you leave empty are filled the usual way; an override file for the date gives
+    what you leave out.
+    """
     day = _date(date)
     cfg = common.settings()
     view = queue_service.queue_issue(
@@ -58,6 +73,8 @@ def queue(
         tips=tip or (),
         subject=subject,
         preheader=preheader,
+        replace=replace,
+        off_schedule=off_schedule,
     )
     _show(view, "queued", as_json)
 
@@ -76,10 +93,13 @@ def cancel(
 def reschedule(
     issue_id: int = typer.Argument(..., metavar="ID", help="The issue's id."),
     date: str = typer.Option(..., "--date", help="New send date, YYYY-MM-DD."),
+    off_schedule: bool = _OFF_SCHEDULE,
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
 ) -> None:
     """Move a draft or approved issue to another date; it needs approval again."""
     day = _date(date)
     cfg = common.settings()
-    view = queue_service.reschedule_issue(cfg, common.engine(cfg), issue_id, day)
+    view = queue_service.reschedule_issue(
+        cfg, common.engine(cfg), issue_id, day, off_schedule=off_schedule
+    )
     _show(view, "rescheduled", as_json)

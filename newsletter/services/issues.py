@@ -5,7 +5,6 @@ Sending lives in ``issues_send``; this module stores and reads the issue snapsho
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -163,8 +162,9 @@ def build_issue(
 ) -> IssueView:
     """Assemble, render and store a draft for a list and date (history = what went out).
 
-    ``override`` is marketing's queued choice for that list and date; it wins over the
-    library's override files, and the issue's source says "queued".
+    ``override`` is marketing's queued choice for that list and date; it wins over an
+    override file for that date (which still gives what it leaves out), and the issue's
+    source says "queued".
     """
     day = issue_date or cfg.today()
     factory = session_factory(engine)
@@ -181,20 +181,15 @@ def build_issue(
         )
         ctx = render_context(cfg, mailing_list)
         list_id = mailing_list.id
-    library = load_library(cfg.content_dir)
-    if override is not None:
-        queued = {**library.overrides, (list_slug, day): override}
-        library = library.model_copy(update={"overrides": queued})
     plan = assemble(
-        library,
+        load_library(cfg.content_dir),
         list_slug,
         day,
         history,
         articles_per_issue=cfg.articles_per_issue,
         tips_per_issue=cfg.tips_per_issue,
+        queued=override,
     )
-    if override is not None:
-        plan = dataclasses.replace(plan, source="queued")
     page = render_issue(plan, ctx)
     with transaction(factory) as session:
         if existing is not None and not issue_repo.transition(

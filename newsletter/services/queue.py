@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,13 @@ from newsletter.content.loader import load_library
 from newsletter.content.models import IssueOverride, Library
 from newsletter.delivery.payload import MessageTemplate, Recipient, build_body, encode_body
 from newsletter.delivery.senders import make_sender
-from newsletter.errors import IssueStateError, NewsletterError, NotFoundError
+from newsletter.errors import (
+    FieldError,
+    FieldProblem,
+    IssueStateError,
+    NewsletterError,
+    NotFoundError,
+)
 from newsletter.logs import log_event
 from newsletter.render import (
     FIRST_NAME_FALLBACK,
@@ -31,6 +38,7 @@ from newsletter.render import (
     render_email,
     render_issue,
 )
+from newsletter.services import timing
 from newsletter.services.issues import IssueView, build_issue, render_context, view_of
 from newsletter.settings import Settings
 from newsletter.storage.db import session_factory, transaction
@@ -45,19 +53,49 @@ log = logging.getLogger("newsletter.scheduler.queue")
 # -- queue, cancel, reschedule ------------------------------------------------------------
 
 
-def _check_slugs(
+def _slug_problems(
     library: Library, articles: Sequence[str], tips: Sequence[str], where: str
-) -> None:
-    unknown = [f"article {s!r}" for s in articles if s not in library.articles]
-    unknown += [f"tip {s!r}" for s in tips if s not in library.tips]
-    if unknown:
-        raise NotFoundError(f"unknown {', '.join(unknown)} (not in {where})")
+) -> list[FieldProblem]:
+    problems: list[FieldProblem] = []
+    for field, noun, slugs, known in (
+        ("articles", "article", articles, library.articles),
+        ("tips", "tip", tips, library.tips),
+    ):
+        unknown = [repr(s) for s in dict.fromkeys(slugs) if s not in known]
+        if unknown:
+            problems.append(
+                FieldProblem(field, f"unknown {noun} {', '.join(unknown)} (not in {where})")
+            )
+        twice = [repr(s) for s, n in Counter(slugs).items() if n > 1]
+        if twice:
+            problems.append(FieldProblem(field, f"{noun} {', '.join(twice)} chosen more than once"))
+    return problems
 
 
-def _check_future(cfg: Settings, issue_date: dt.date, today: dt.date | None) -> None:
+def _date_problems(
+    cfg: Settings, issue_date: dt.date, today: dt.date | None, *, off_schedule: bool
+) -> list[FieldProblem]:
     today = today or dt.datetime.now(cfg.zone).date()
     if issue_date < today:
-        raise IssueStateError(f"date {issue_date} is in the past (today is {today})")
+        return [FieldProblem("date", f"{issue_date} is in the past (today is {today})")]
+    if off_schedule or timing.scheduled_time(cfg, issue_date) is not None:
+        return []
+    following = timing.next_send_date(cfg, issue_date)
+    nearest = f"; the next send day is {timing.describe_date(following)}" if following else ""
+    return [
+        FieldProblem(
+            "date",
+            f"the send schedule ({cfg.send_schedule!r}, NEWSLETTER_SEND_SCHEDULE) never sends "
+            f"on {timing.describe_date(issue_date)}{nearest}. Confirm the off-schedule date "
+            "(--off-schedule) to queue it anyway; the scheduler will not send it, "
+            "`newsletter issue send ID` will on that day",
+        )
+    ]
+
+
+def _raise_if(problems: list[FieldProblem]) -> None:
+    if problems:
+        raise FieldError(problems)
 
 
 def queue_issue(
@@ -70,16 +108,27 @@ def queue_issue(
     tips: Sequence[str] = (),
     subject: str | None = None,
     preheader: str | None = None,
+    replace: bool = False,
+    off_schedule: bool = False,
     today: dt.date | None = None,
 ) -> IssueView:
     """Store a draft for ``list_slug`` on ``issue_date`` built from marketing's choices.
 
-    Unchosen parts (no articles, no tips) are filled the usual way. ``ConflictError``
-    when the list already has a live issue that day.
+    Slots left empty (no articles, one article of three, no tips) are filled the usual
+    way; an override file for that date gives what the queue leaves out. Invalid input
+    raises ``FieldError`` naming each field (``list``, ``date``, ``articles``, ``tips``);
+    a date the send schedule never sends on needs ``off_schedule``. ``ConflictError``
+    when the list already has a live issue that day, unless ``replace`` cancels it.
     """
-    _check_future(cfg, issue_date, today)
+    problems = _date_problems(cfg, issue_date, today, off_schedule=off_schedule)
+    with transaction(session_factory(engine)) as session:
+        try:
+            lists_repo.get_by_slug(session, list_slug)
+        except NotFoundError as exc:
+            problems.append(FieldProblem("list", str(exc)))
     library = load_library(cfg.content_dir)
-    _check_slugs(library, articles, tips, str(cfg.content_dir))
+    problems += _slug_problems(library, articles, tips, str(cfg.content_dir))
+    _raise_if(problems)
     override = IssueOverride(
         list_slug=list_slug,
         issue_date=issue_date,
@@ -88,7 +137,7 @@ def queue_issue(
         articles=tuple(articles),
         tips=tuple(tips),
     )
-    return build_issue(cfg, engine, list_slug, issue_date, override=override)
+    return build_issue(cfg, engine, list_slug, issue_date, override=override, replace=replace)
 
 
 def cancel_issue(engine: Engine, issue_id: int) -> IssueView:
@@ -108,10 +157,19 @@ def cancel_issue(engine: Engine, issue_id: int) -> IssueView:
 
 
 def reschedule_issue(
-    cfg: Settings, engine: Engine, issue_id: int, new_date: dt.date, *, today: dt.date | None = None
+    cfg: Settings,
+    engine: Engine,
+    issue_id: int,
+    new_date: dt.date,
+    *,
+    off_schedule: bool = False,
+    today: dt.date | None = None,
 ) -> IssueView:
-    """Move a draft or approved issue to ``new_date``, re-rendered; it needs approval again."""
-    _check_future(cfg, new_date, today)
+    """Move a draft or approved issue to ``new_date``, re-rendered; it needs approval again.
+
+    The date is checked like ``queue_issue``'s (``FieldError`` on ``date``).
+    """
+    _raise_if(_date_problems(cfg, new_date, today, off_schedule=off_schedule))
     factory = session_factory(engine)
     with transaction(factory) as session:
         issue = issue_repo.get_issue(session, issue_id)
@@ -125,7 +183,7 @@ def reschedule_issue(
         articles, tips = tuple(issue.article_slugs), tuple(issue.tip_slugs)
         subject, preheader = issue.subject, issue.preheader
     library = load_library(cfg.content_dir)
-    _check_slugs(library, articles, tips, str(cfg.content_dir))
+    _raise_if(_slug_problems(library, articles, tips, str(cfg.content_dir)))
     plan = dataclasses.replace(
         assemble(
             library.model_copy(

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,10 +27,11 @@ from newsletter.delivery.suppressions_api import (
 from newsletter.errors import AddressError, ConflictError, NewsletterError
 from newsletter.logs import log_event
 from newsletter.render import RenderedIssue
-from newsletter.scheduling.triggers import cron_trigger, fire_time_on, next_fire_time
+from newsletter.scheduling.triggers import next_fire_time
 from newsletter.services import issues as issues_service
 from newsletter.services import issues_send
 from newsletter.services.queue import IssueSummary, notify_blocked, notify_review
+from newsletter.services.timing import due_time, send_trigger
 from newsletter.settings import Settings
 from newsletter.storage.db import transaction
 from newsletter.storage.models import BatchStatus, Issue, IssueStatus, SuppressionReason
@@ -73,16 +73,6 @@ class JobEnv:
 
     def local_date(self, instant: dt.datetime | None = None) -> dt.date:
         return (instant or self.now()).astimezone(self.settings.zone).date()
-
-
-def send_trigger(settings: Settings) -> CronTrigger:
-    return cron_trigger(settings.send_schedule, settings.zone, variable="NEWSLETTER_SEND_SCHEDULE")
-
-
-def due_time(settings: Settings, issue_date: dt.date) -> dt.datetime:
-    """When an issue of ``issue_date`` is meant to go out: the send schedule's time that day."""
-    fire = fire_time_on(send_trigger(settings), issue_date, settings.zone)
-    return fire or dt.datetime.combine(issue_date, dt.time(0), tzinfo=settings.zone)
 
 
 def is_stale(env: JobEnv, issue_date: dt.date) -> bool:

@@ -1,0 +1,53 @@
+"""When an issue goes out: the send schedule's time on its date, and how to say it.
+
+Every face that tells a person when an issue will reach inboxes (``issue approve``,
+``issue send``'s prompt and refusal, ``issue queue``, the console) uses these, so the
+wording and the rule are written once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+
+from newsletter.scheduling.triggers import cron_trigger, fire_time_on, next_fire_time
+from newsletter.settings import Settings
+
+
+def send_trigger(settings: Settings) -> CronTrigger:
+    return cron_trigger(settings.send_schedule, settings.zone, variable="NEWSLETTER_SEND_SCHEDULE")
+
+
+def scheduled_time(settings: Settings, issue_date: dt.date) -> dt.datetime | None:
+    """The send schedule's first time on ``issue_date``, or ``None`` if it never sends then."""
+    return fire_time_on(send_trigger(settings), issue_date, settings.zone)
+
+
+def due_time(settings: Settings, issue_date: dt.date) -> dt.datetime:
+    """When an issue of ``issue_date`` is meant to go out: the send schedule's time that day.
+
+    A date the schedule never sends on is due at the start of that day, so a person who
+    queued it on purpose can send it by hand that day.
+    """
+    fire = scheduled_time(settings, issue_date)
+    return fire or dt.datetime.combine(issue_date, dt.time(0), tzinfo=settings.zone)
+
+
+def next_send_date(settings: Settings, after: dt.date) -> dt.date | None:
+    """The first date on or after ``after`` that the send schedule sends on."""
+    start = dt.datetime.combine(after, dt.time(0), tzinfo=settings.zone) - dt.timedelta(seconds=1)
+    fire = next_fire_time(send_trigger(settings), start)
+    return fire.astimezone(settings.zone).date() if fire is not None else None
+
+
+def describe_time(instant: dt.datetime, zone: ZoneInfo) -> str:
+    """``Tue 8 Dec 2026 at 09:00 America/New_York``: day, date, time and zone, unambiguous."""
+    local = instant.astimezone(zone)
+    return f"{local:%a} {local.day} {local:%b %Y} at {local:%H:%M} {zone.key}"
+
+
+def describe_date(day: dt.date) -> str:
+    """``Tue 8 Dec 2026``."""
+    return f"{day:%a} {day.day} {day:%b %Y}"
