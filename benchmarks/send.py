@@ -172,7 +172,7 @@ def child_send(issue_id: int) -> None:
 def child_bare(list_id: int, concurrency: int) -> None:
     """The limit: stream the subscribers, post prebuilt bodies with plain http.client."""
     from newsletter.delivery.payload import MessageTemplate, Recipient, build_body, encode_body
-    from newsletter.render.model import FIRST_NAME_TAG, UNSUBSCRIBE_URL_TAG
+    from newsletter.render.model import substitutions
     from newsletter.settings import load_settings
     from newsletter.storage.db import make_engine
     from newsletter.storage.repositories.audience import iter_sendable
@@ -194,7 +194,7 @@ def child_bare(list_id: int, concurrency: int) -> None:
     batch: list[Recipient] = []
     url = f"{cfg.public_url}/u/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
     for member in iter_sendable(engine, list_id):
-        subs = {FIRST_NAME_TAG: member.first_name or "there", UNSUBSCRIBE_URL_TAG: url}
+        subs = substitutions(member.first_name, url)
         batch.append(Recipient(member.email, member.name, subs, url))
         if len(batch) == 1000:
             bodies.append(encode_body(build_body(template, batch, batch=len(bodies) + 1)))

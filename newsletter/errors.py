@@ -20,6 +20,7 @@ so callers never have to know which library failed.
     │   └── ConflictError        a compare-and-set lost, or a unique value exists
     ├── AudienceError            subscriber data is unusable
     │   ├── AddressError         an email address is invalid
+    │   ├── PersonNameError      a name is too long or holds control characters, < or >
     │   ├── ImportFileError      a CSV file cannot be read at all
     │   └── TokenError           a token is forged, altered or expired
     │       └── TokenExpiredError
@@ -112,6 +113,10 @@ class AudienceError(NewsletterError):
 
 class AddressError(AudienceError):
     """An email address is invalid."""
+
+
+class PersonNameError(AudienceError):
+    """A person's name is too long or holds characters a name never needs."""
 
 
 class ImportFileError(AudienceError):

@@ -116,7 +116,7 @@ def test_row_level_rejects(tmp_path: Path) -> None:
         "c@x.org,Cy,extra\n"
         "\n"
         "d@x.org,Di,\n"
-        f"e@x.org,{'n' * 201}\n"
+        f"e@x.org,{'n' * 101}\n"
     )
     items = _items(_write(tmp_path, text))
     summary = [(i.row, type(i).__name__) for i in items]
@@ -131,7 +131,7 @@ def test_row_level_rejects(tmp_path: Path) -> None:
     assert "'not-an-address' is not a valid email address" in details[0]
     assert details[1] == "no email address"
     assert "3 cells but the header has 2" in details[2]
-    assert "longer than 200" in details[3]
+    assert "longer than 100" in details[3]
 
 
 def test_seen_keys_through_growth() -> None:

@@ -91,7 +91,7 @@ def test_image_with_alt_passes() -> None:
     [
         "https://www.example.org/a?b=c",
         UNSUBSCRIBE_URL_TAG,
-        "-first_name-",
+        "-first_name_html-",
         "mailto:frontdesk@example.org",
     ],
 )

@@ -1,4 +1,4 @@
-"""Double opt-in through the web: POST /subscribe, GET /confirm/{token}, GET /signup."""
+"""Double opt-in through the web: POST /subscribe, GET and POST /confirm/{token}, GET /signup."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_web_support import LIST_NAME, LIST_SLUG, Web, open_web, subscribed
@@ -177,10 +178,30 @@ def test_a_failing_sender_still_gives_the_same_answer(web: Web) -> None:
 # ------------------------------------------------------------------ confirm
 
 
-def test_confirm_link_subscribes_and_records_consent(web: Web) -> None:
+def _confirm(web: Web, token: str, **headers: str) -> Any:
+    return web.client.post(f"/confirm/{token}", headers=headers)
+
+
+def test_opening_a_confirm_link_changes_nothing(web: Web) -> None:
     web.client.post("/subscribe", data=FORM)
     (token,) = web.confirm_links()
-    answer = web.client.get(f"/confirm/{token}", headers={"user-agent": "Firefox/128 test"})
+    for _ in range(2):  # a mail scanner, then the person
+        page = web.client.get(f"/confirm/{token}", headers={"user-agent": "LinkScanner/1"})
+        assert page.status_code == 200
+        assert _h1(page.text) == "Confirm your subscription"
+        assert "a•••@example.org" in page.text and LIST_NAME in page.text
+        assert f'<form method="post" action="./{token}"' in page.text
+        assert ">Confirm</button>" in page.text
+    member = _membership(web, "ana@example.org")
+    assert member.status == MembershipStatus.PENDING
+    assert member.confirmed_at is None
+
+
+def test_confirm_post_subscribes_and_records_its_own_consent(web: Web) -> None:
+    web.client.post("/subscribe", data=FORM, headers={"user-agent": "Signup/1"})
+    (token,) = web.confirm_links()
+    web.client.get(f"/confirm/{token}", headers={"user-agent": "LinkScanner/1"})
+    answer = _confirm(web, token, **{"user-agent": "Firefox/128 test"})
     assert answer.status_code == 200
     assert _h1(answer.text) == "You are subscribed"
     assert LIST_NAME in answer.text
@@ -196,22 +217,57 @@ def test_confirm_link_subscribes_and_records_consent(web: Web) -> None:
 def test_used_link_gets_a_friendly_410(web: Web) -> None:
     web.client.post("/subscribe", data=FORM)
     (token,) = web.confirm_links()
-    assert web.client.get(f"/confirm/{token}").status_code == 200
-    again = web.client.get(f"/confirm/{token}")
-    assert again.status_code == 410
-    assert _h1(again.text) == "This link has already been used"
+    assert _confirm(web, token).status_code == 200
+    for again in (_confirm(web, token), web.client.get(f"/confirm/{token}")):
+        assert again.status_code == 410
+        assert _h1(again.text) == "This link has already been used"
+
+
+def _token(web: Web, email: str, *, ago: dt.timedelta) -> str:
+    person = audience.show_subscriber(web.sessions, email)
+    assert person.subscriber_id is not None
+    issued = dt.datetime.now(dt.UTC) - ago
+    return web.signer.confirm_token(person.subscriber_id, web.list_id, now=issued)
 
 
 def test_expired_link_gets_a_friendly_410(web: Web) -> None:
     web.client.post("/subscribe", data=FORM)
-    member = audience.show_subscriber(web.sessions, "ana@example.org")
-    assert member.subscriber_id is not None
-    old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=73)
-    token = web.signer.confirm_token(member.subscriber_id, web.list_id, now=old)
-    answer = web.client.get(f"/confirm/{token}")
-    assert answer.status_code == 410
-    assert _h1(answer.text) == "This link has expired"
+    token = _token(web, "ana@example.org", ago=dt.timedelta(hours=73))
+    for answer in (web.client.get(f"/confirm/{token}"), _confirm(web, token)):
+        assert answer.status_code == 410
+        assert _h1(answer.text) == "This link has expired"
     assert _membership(web, "ana@example.org").status == MembershipStatus.PENDING
+
+
+def test_a_link_made_before_an_unsubscribe_cannot_undo_it(web: Web) -> None:
+    web.client.post("/subscribe", data=FORM)
+    token = _token(web, "ana@example.org", ago=dt.timedelta(minutes=5))
+    audience.unsubscribe_email(web.sessions, "ana@example.org", LIST_SLUG, source="test")
+    answer = _confirm(web, token)
+    assert answer.status_code == 410
+    assert _h1(answer.text) == "This link can no longer be used"
+    assert _membership(web, "ana@example.org").status == MembershipStatus.UNSUBSCRIBED
+
+
+def test_a_link_made_before_a_suppression_cannot_undo_it(web: Web) -> None:
+    web.client.post("/subscribe", data=FORM)
+    (token,) = web.confirm_links()
+    audience.add_suppression(
+        web.sessions, "ana@example.org", SuppressionReason.SPAMREPORT, source="test"
+    )
+    assert _confirm(web, token).status_code == 410
+    assert _membership(web, "ana@example.org").status == MembershipStatus.PENDING
+
+
+def test_signing_up_again_after_leaving_gives_a_link_that_works(web: Web) -> None:
+    subscribed(web, "ana@example.org")
+    audience.unsubscribe_email(web.sessions, "ana@example.org", None, source="test")
+    web.client.post("/subscribe", data=FORM)
+    assert _membership(web, "ana@example.org").status == MembershipStatus.UNSUBSCRIBED
+    # The new link is made after the unsubscribe (a second later: tokens hold seconds).
+    token = _token(web, "ana@example.org", ago=-dt.timedelta(seconds=1))
+    assert _confirm(web, token).status_code == 200
+    assert _membership(web, "ana@example.org").status == MembershipStatus.SUBSCRIBED
 
 
 @pytest.mark.parametrize(
@@ -219,11 +275,11 @@ def test_expired_link_gets_a_friendly_410(web: Web) -> None:
     ["garbage", "A" * 44, "%00%01", "../../etc/passwd", "x" * 5000],
 )
 def test_forged_confirm_links_get_a_friendly_400(web: Web, token: str) -> None:
-    answer = web.client.get(f"/confirm/{token}")
-    assert answer.status_code in (400, 404)
-    if answer.status_code == 400:
-        assert _h1(answer.text) == "This link is not valid"
-        assert "Traceback" not in answer.text
+    for answer in (web.client.get(f"/confirm/{token}"), _confirm(web, token)):
+        assert answer.status_code in (400, 404)
+        if answer.status_code == 400:
+            assert _h1(answer.text) == "This link is not valid"
+            assert "Traceback" not in answer.text
 
 
 def test_altered_confirm_link_is_refused(web: Web) -> None:
@@ -231,12 +287,14 @@ def test_altered_confirm_link_is_refused(web: Web) -> None:
     (token,) = web.confirm_links()
     flipped = token[:-1] + ("A" if token[-1] != "A" else "B")
     assert web.client.get(f"/confirm/{flipped}").status_code == 400
+    assert _confirm(web, flipped).status_code == 400
     assert _membership(web, "ana@example.org").status == MembershipStatus.PENDING
 
 
 def test_confirm_token_for_a_deleted_list_is_refused(web: Web) -> None:
     token = web.signer.confirm_token(12345, 67890)
     assert web.client.get(f"/confirm/{token}").status_code == 400
+    assert _confirm(web, token).status_code == 400
 
 
 # ------------------------------------------------------------------ the demo page

@@ -20,14 +20,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from newsletter.audience.addresses import normalize_email
+from newsletter.audience.names import MAX_NAME_LENGTH, name_problem
 from newsletter.errors import AddressError, ImportFileError
 
 # A single cell above this is not a name or an attribute; the row is rejected.
 MAX_FIELD_CHARS = 128 * 1024
 # A physical line above this means the file is not a subscriber CSV; reading stops.
 MAX_LINE_BYTES = 4 * 1024 * 1024
-MAX_NAME = 200
-MAX_FIRST_NAME = 100
 
 FIELDS = ("email", "name", "first_name", "last_name")
 _ALIASES = {
@@ -236,12 +235,14 @@ def _parse_row(columns: Columns, row_no: int, cells: list[str]) -> CsvRow | Reje
         return Rejected(row_no, SkipReason.INVALID, str(exc), cells)
     first_name = _cell(cells, columns.first_name) or None
     last_name = _cell(cells, columns.last_name)
-    name = _cell(cells, columns.name) or " ".join(filter(None, [first_name, last_name])) or None
-    if name is not None and len(name) > MAX_NAME:
-        detail = f"name longer than {MAX_NAME} characters"
-        return Rejected(row_no, SkipReason.INVALID, detail, cells)
-    if first_name is not None and len(first_name) > MAX_FIRST_NAME:
-        detail = f"first name longer than {MAX_FIRST_NAME} characters"
+    given = _cell(cells, columns.name)
+    for label, value in (("name", given), ("first name", first_name), ("last name", last_name)):
+        problem = name_problem(value) if value else None
+        if problem is not None:
+            return Rejected(row_no, SkipReason.INVALID, f"{label} {problem}", cells)
+    name = given or " ".join(filter(None, [first_name, last_name])) or None
+    if name is not None and len(name) > MAX_NAME_LENGTH:
+        detail = f"first and last name together are longer than {MAX_NAME_LENGTH} characters"
         return Rejected(row_no, SkipReason.INVALID, detail, cells)
     attributes = {
         header: value for index, header in columns.attributes if (value := _cell(cells, index))

@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import struct
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from newsletter.errors import SettingsError, TokenError, TokenExpiredError
@@ -69,6 +70,15 @@ class _KeyedMac:
         outer = self.outer.copy()
         outer.update(inner.digest())
         return outer.digest()
+
+
+@dataclass(frozen=True)
+class ConfirmClaim:
+    """What a valid confirm token says: who, which list, and when it was made."""
+
+    subscriber_id: int
+    list_id: int
+    issued_at: dt.datetime
 
 
 def _encode(raw: bytes) -> str:
@@ -135,6 +145,13 @@ class TokenSigner:
         self, token: str, *, max_age: dt.timedelta, now: dt.datetime | None = None
     ) -> tuple[int, int]:
         """(subscriber_id, list_id); ``TokenExpiredError`` when older than ``max_age``."""
+        claim = self.read_confirm(token, max_age=max_age, now=now)
+        return claim.subscriber_id, claim.list_id
+
+    def read_confirm(
+        self, token: str, *, max_age: dt.timedelta, now: dt.datetime | None = None
+    ) -> ConfirmClaim:
+        """The token's claim, issue time included; errors as for ``verify_confirm``."""
         raw = _decode(token, _CONFIRM_LEN)
         payload, mac = raw[: _CONFIRM.size], raw[_CONFIRM.size :]
         if not _any_matches(self._confirm, payload, mac):
@@ -148,7 +165,7 @@ class TokenSigner:
             raise TokenExpiredError(
                 f"the confirmation link expired (older than {_describe(max_age)})"
             )
-        return subscriber_id, list_id
+        return ConfirmClaim(subscriber_id, list_id, issued_at)
 
 
 def _any_matches(macs: Sequence[_KeyedMac], payload: bytes, mac: bytes) -> bool:

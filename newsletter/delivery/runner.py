@@ -29,7 +29,7 @@ from newsletter.errors import (
     SendRejectedError,
     SendRetryableError,
 )
-from newsletter.render.model import FIRST_NAME_FALLBACK, FIRST_NAME_TAG, UNSUBSCRIBE_URL_TAG
+from newsletter.render.model import substitutions
 from newsletter.storage.models import BatchStatus
 
 log = logging.getLogger(__name__)
@@ -152,11 +152,7 @@ class SendRunner:
         recipients = []
         for subscriber_id, email, name, first_name in claimed.recipients:
             url = url_for(subscriber_id)
-            substitutions = {
-                FIRST_NAME_TAG: first_name or FIRST_NAME_FALLBACK,
-                UNSUBSCRIBE_URL_TAG: url,
-            }
-            recipients.append(Recipient(email, name, substitutions, url))
+            recipients.append(Recipient(email, name, substitutions(first_name, url), url))
         return encode_body(build_body(self.template, recipients, batch=claimed.batch_no))
 
     def _send(self, claimed: ClaimedBatch) -> _Done:

@@ -11,15 +11,19 @@ from newsletter.render.checks import MAX_HTML_BYTES, check_rendered, is_allowed_
 from newsletter.render.environment import get_environment
 from newsletter.render.model import (
     FIRST_NAME_FALLBACK,
+    FIRST_NAME_HTML_TAG,
     FIRST_NAME_TAG,
     SUBSTITUTION_TAGS,
     UNSUBSCRIBE_URL_TAG,
     RenderedIssue,
+    html_part,
+    substitutions,
 )
 from newsletter.render.renderer import RenderContext, render_email, render_issue
 
 __all__ = [
     "FIRST_NAME_FALLBACK",
+    "FIRST_NAME_HTML_TAG",
     "FIRST_NAME_TAG",
     "MAX_HTML_BYTES",
     "SUBSTITUTION_TAGS",
@@ -28,7 +32,9 @@ __all__ = [
     "RenderedIssue",
     "check_rendered",
     "get_environment",
+    "html_part",
     "is_allowed_url",
     "render_email",
     "render_issue",
+    "substitutions",
 ]

@@ -14,7 +14,12 @@ from lxml import etree
 from lxml import html as lxml_html
 
 from newsletter.errors import RenderError
-from newsletter.render.model import SUBSTITUTION_TAGS, UNSUBSCRIBE_URL_TAG
+from newsletter.render.model import (
+    FIRST_NAME_HTML_TAG,
+    FIRST_NAME_TAG,
+    SUBSTITUTION_TAGS,
+    UNSUBSCRIBE_URL_TAG,
+)
 
 MAX_HTML_BYTES = 100_000
 """Gmail clips a message body past about 102 KB; keep a margin for tag expansion."""
@@ -138,12 +143,17 @@ def check_rendered(
     text: str,
     *,
     required: Iterable[str] = (),
+    required_html: Iterable[str] = (),
+    required_text: Iterable[str] = (),
     require_unsubscribe: bool = False,
     max_html_bytes: int = MAX_HTML_BYTES,
 ) -> None:
     """Raise ``RenderError`` for the first failed check.
 
-    ``required`` are strings (the postal address, say) that both parts must show;
+    ``required`` are strings (the postal address, say) that both parts must show,
+    ``required_html`` and ``required_text`` those that one part must show (each part
+    has its own first-name tag); a text tag in the HTML part is an error, because
+    SendGrid would put the raw value there;
     ``require_unsubscribe`` demands a visible link to the unsubscribe tag in the HTML
     and the tag in the text.
     """
@@ -159,12 +169,18 @@ def check_rendered(
     # One joined string per part keeps this a handful of scans, not one per attribute.
     check_leftovers("HTML", [visible, "\n".join(found.attribute_values)])
     check_leftovers("text part", [text])
-    for needed in required:
-        wanted = " ".join(needed.split())
-        if wanted not in visible:
+    flat_text = " ".join(text.split())
+    for needed in (*required, *required_html):
+        if " ".join(needed.split()) not in visible:
             raise RenderError(f"content check: the HTML does not show {needed!r}")
-        if wanted not in " ".join(text.split()):
+    for needed in (*required, *required_text):
+        if " ".join(needed.split()) not in flat_text:
             raise RenderError(f"content check: the text part does not show {needed!r}")
+    if FIRST_NAME_TAG in html:
+        raise RenderError(
+            f"content check: the HTML uses the text tag {FIRST_NAME_TAG}; "
+            f"use {FIRST_NAME_HTML_TAG}, whose value is escaped for HTML"
+        )
     if require_unsubscribe:
         check_unsubscribe(found.link_texts, text)
 

@@ -10,7 +10,13 @@ from typing import Any
 from newsletter.assembly.plan import IssuePlan
 from newsletter.render.checks import check_rendered
 from newsletter.render.compile import compile_mjml, render_template
-from newsletter.render.model import FIRST_NAME_TAG, UNSUBSCRIBE_URL_TAG, RenderedIssue
+from newsletter.render.model import (
+    FIRST_NAME_HTML_TAG,
+    FIRST_NAME_TAG,
+    HTML_TAG_VALUES,
+    TEXT_TAG_VALUES,
+    RenderedIssue,
+)
 from newsletter.render.text import tidy_text
 from newsletter.settings import Settings
 
@@ -41,20 +47,21 @@ class RenderContext:
 
 
 def _base_values(ctx: RenderContext) -> dict[str, Any]:
-    return {
-        "site": ctx,
-        # Left as literal tags: SendGrid fills them per recipient (render once, send many).
-        "first_name": FIRST_NAME_TAG,
-        "unsubscribe_url": UNSUBSCRIBE_URL_TAG,
-    }
+    return {"site": ctx}
 
 
 def render_pair(template: str, values: Mapping[str, Any], templates_dir: Path) -> tuple[str, str]:
-    """``<template>.mjml.j2`` compiled to HTML and ``<template>.txt.j2`` as text, unchecked."""
+    """``<template>.mjml.j2`` compiled to HTML and ``<template>.txt.j2`` as text, unchecked.
+
+    ``first_name`` and ``unsubscribe_url`` are left as literal tags, each part its own
+    (SendGrid fills them per recipient: render once, send many); ``values`` may
+    override them.
+    """
     mjml_name = f"{template}.mjml.j2"
-    markup = render_template(templates_dir, mjml_name, values)
+    markup = render_template(templates_dir, mjml_name, HTML_TAG_VALUES | dict(values))
     html = compile_mjml(markup, source=mjml_name)
-    text = tidy_text(render_template(templates_dir, f"{template}.txt.j2", values))
+    text_values = TEXT_TAG_VALUES | dict(values)
+    text = tidy_text(render_template(templates_dir, f"{template}.txt.j2", text_values))
     return html, text
 
 
@@ -75,7 +82,9 @@ def render_issue(plan: IssuePlan, ctx: RenderContext) -> RenderedIssue:
         plan.subject,
         html,
         text,
-        required=(FIRST_NAME_TAG, ctx.postal_address),
+        required=(ctx.postal_address,),
+        required_html=(FIRST_NAME_HTML_TAG,),
+        required_text=(FIRST_NAME_TAG,),
         require_unsubscribe=True,
     )
     return RenderedIssue(subject=plan.subject, preheader=plan.preheader, html=html, text=text)
@@ -92,7 +101,7 @@ def render_email(
     """Any other email (confirmation, review notice): ``(html, text)``, checked.
 
     ``template`` is the name without suffix (``"emails/notice"``); the templates see
-    ``ctx``'s keys plus ``site`` (the context), ``subject`` and the two tags.
+    ``ctx``'s keys plus ``site`` (the context), ``subject`` and the tags.
     """
     values = (
         _base_values(context)

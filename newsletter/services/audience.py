@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.audience.addresses import normalize_email
 from newsletter.audience.import_report import ImportSummary
+from newsletter.audience.names import clean_name
 from newsletter.errors import AudienceError, NotFoundError
 from newsletter.services.audience_csv import IMPORT_CHUNK, export_csv, import_csv
 from newsletter.storage.db import transaction
@@ -31,6 +32,7 @@ from newsletter.storage.repositories import lists, memberships, subscribers, sup
 
 __all__ = [
     "IMPORT_CHUNK",
+    "ConfirmOutcome",
     "ConfirmResult",
     "ImportSummary",
     "ListCounts",
@@ -124,12 +126,25 @@ class SubscribeResult:
         )
 
 
+class ConfirmOutcome(enum.StrEnum):
+    CONFIRMED = "confirmed"
+    ALREADY_SUBSCRIBED = "already_subscribed"
+    # The person left (or the address was suppressed) after the link was made: the
+    # old link must not undo that; signing up again sends a fresh one.
+    WITHDRAWN = "withdrawn"
+
+
 @dataclass(frozen=True)
 class ConfirmResult:
-    confirmed: bool  # False: it already was
+    outcome: ConfirmOutcome
     subscriber_id: int
     list_id: int
     email: str
+
+    @property
+    def confirmed(self) -> bool:
+        """Whether this call subscribed the person."""
+        return self.outcome == ConfirmOutcome.CONFIRMED
 
 
 @dataclass(frozen=True)
@@ -267,8 +282,11 @@ def subscribe_pending(
 
     Nothing here re-subscribes anyone: a former member stays unsubscribed and a
     suppressed address stays out until ``confirm`` records fresh consent.
+    ``PersonNameError`` for a name that ``audience.names`` refuses.
     """
     address = normalize_email(email)
+    name = clean_name(name, "name")
+    first_name = clean_name(first_name, "first name")
     with transaction(sessions) as session:
         mailing_list = lists.get_by_slug(session, list_slug)
         suppressed = suppressions.get(session, address.key) is not None
@@ -351,17 +369,44 @@ def confirm(
     ip: str | None,
     user_agent: str | None,
     source: str,
+    issued_at: dt.datetime | None = None,
 ) -> ConfirmResult:
-    """Double opt-in done: subscribed, with this act as the consent record."""
+    """Double opt-in done: subscribed, with this act as the consent record.
+
+    With ``issued_at`` (a confirm link's issue time) only a pending membership, or
+    one whose unsubscribe predates the link (a later sign-up), is subscribed; an
+    unsubscribe or suppression recorded since the link was made wins (``WITHDRAWN``).
+    """
     with transaction(sessions) as session:
         person = subscribers.get(session, subscriber_id)
         member = memberships.get(session, list_id, subscriber_id)
         if member is None:
             raise NotFoundError(f"{person.email} never asked to join list {list_id}")
+
+        def result(outcome: ConfirmOutcome) -> ConfirmResult:
+            return ConfirmResult(outcome, subscriber_id, list_id, person.email)
+
         if member.status == MembershipStatus.SUBSCRIBED and member.confirmed_at is not None:
-            return ConfirmResult(False, subscriber_id, list_id, person.email)
+            return result(ConfirmOutcome.ALREADY_SUBSCRIBED)
+        if issued_at is not None and _withdrawn_since(session, person.email_key, member, issued_at):
+            return result(ConfirmOutcome.WITHDRAWN)
         memberships.confirm(session, member, source=source, ip=ip, user_agent=user_agent)
-        return ConfirmResult(True, subscriber_id, list_id, person.email)
+        return result(ConfirmOutcome.CONFIRMED)
+
+
+def _withdrawn_since(
+    session: Session, email_key: str, member: Membership, issued_at: dt.datetime
+) -> bool:
+    # A suppression (bounce, complaint, manual) is never lifted by a link, whenever it came:
+    # sign-ups for suppressed addresses send no link, so any link predates it.
+    if suppressions.get(session, email_key) is not None:
+        return True
+    if member.status != MembershipStatus.UNSUBSCRIBED:
+        return False
+    # Unsubscribed: the link may only come from a sign-up made after leaving. Tokens
+    # carry whole seconds, so an unsubscribe within the link's second counts as later.
+    left = member.unsubscribed_at
+    return left is None or left >= issued_at
 
 
 def unsubscribe(

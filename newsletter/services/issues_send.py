@@ -23,7 +23,7 @@ from newsletter.delivery.retry import RetryPolicy, send_with_retry
 from newsletter.delivery.runner import BatchEvent, RunResult, SendRunner
 from newsletter.delivery.senders import Sender, make_sender
 from newsletter.errors import DeliveryError, IssueStateError
-from newsletter.render.model import FIRST_NAME_FALLBACK, FIRST_NAME_TAG, UNSUBSCRIBE_URL_TAG
+from newsletter.render.model import html_part, substitutions
 from newsletter.services.issues import batch_dict, counts_dict
 from newsletter.settings import Settings
 from newsletter.storage.db import session_factory, transaction
@@ -107,7 +107,7 @@ def message_template(
     categories = ("newsletter", mailing_list.slug, *(("test",) if test else ()))
     return MessageTemplate(
         subject=(TEST_SUBJECT_PREFIX if test else "") + issue.subject,
-        html=issue.html,
+        html=html_part(issue.html),
         text=issue.text,
         from_email=mailing_list.from_email or cfg.from_email,
         from_name=mailing_list.from_name or cfg.from_name,
@@ -242,8 +242,7 @@ def send_test(
         mailing_list = lists.get(session, issue.list_id)
     template = message_template(cfg, issue, mailing_list, test=True)
     url = cfg.public_url + TEST_UNSUBSCRIBE_PATH
-    values = {FIRST_NAME_TAG: FIRST_NAME_FALLBACK, UNSUBSCRIBE_URL_TAG: url}
-    recipients = [Recipient(email, None, dict(values), url) for email in addresses]
+    recipients = [Recipient(email, None, substitutions(None, url), url) for email in addresses]
     body = encode_body(build_body(template, recipients, batch=0))
     chosen = sender or make_sender(cfg)
     result = send_with_retry(

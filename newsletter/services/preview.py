@@ -19,11 +19,10 @@ from newsletter.assembly import ContentHistory, IssuePlan, assemble
 from newsletter.content.loader import load_library
 from newsletter.errors import NewsletterError
 from newsletter.render import (
-    FIRST_NAME_TAG,
-    UNSUBSCRIBE_URL_TAG,
     RenderContext,
     RenderedIssue,
     render_issue,
+    substitutions,
 )
 from newsletter.services.events import preview_issue
 from newsletter.settings import Settings
@@ -79,10 +78,7 @@ def list_display_name(list_slug: str) -> str:
 
 def sample_values(cfg: Settings) -> dict[str, str]:
     """What the substitution tags become in a preview."""
-    return {
-        FIRST_NAME_TAG: SAMPLE_FIRST_NAME,
-        UNSUBSCRIBE_URL_TAG: f"{cfg.public_url}/u/preview",
-    }
+    return substitutions(SAMPLE_FIRST_NAME, f"{cfg.public_url}/u/preview")
 
 
 def build_preview(cfg: Settings, list_slug: str, issue_date: dt.date | None = None) -> Preview:

@@ -31,12 +31,10 @@ from newsletter.errors import (
 )
 from newsletter.logs import log_event
 from newsletter.render import (
-    FIRST_NAME_FALLBACK,
-    FIRST_NAME_TAG,
-    UNSUBSCRIBE_URL_TAG,
     RenderContext,
     render_email,
     render_issue,
+    substitutions,
 )
 from newsletter.services import timing
 from newsletter.services.issues import IssueView, build_issue, render_context, view_of
@@ -299,8 +297,8 @@ def _send_notice(
             from_name=cfg.from_name,
             categories=("review-notice",),
         )
-        fill = {FIRST_NAME_TAG: FIRST_NAME_FALLBACK, UNSUBSCRIBE_URL_TAG: cfg.public_url}
-        people = [Recipient(a, None, dict(fill), cfg.public_url) for a in cfg.review_emails]
+        url = cfg.public_url
+        people = [Recipient(a, None, substitutions(None, url), url) for a in cfg.review_emails]
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
         make_sender(cfg).send(
             encode_body(build_body(template, people, batch=0)), batch_key=f"review-{stamp}"

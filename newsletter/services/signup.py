@@ -57,8 +57,24 @@ class PendingConfirmation:
 
 @dataclass(frozen=True)
 class Confirmed:
-    newly: bool  # False: the link had been used already
+    outcome: audience.ConfirmOutcome
+    subscriber_id: int
+    list_id: int
     list_name: str
+
+    @property
+    def newly(self) -> bool:
+        """This request subscribed the person (not: already was, or left since)."""
+        return self.outcome == audience.ConfirmOutcome.CONFIRMED
+
+
+@dataclass(frozen=True)
+class ConfirmView:
+    """What the confirm page shows before the button is pressed; nothing has changed."""
+
+    email_hint: str
+    list_name: str
+    subscribed: bool  # already confirmed: there is nothing to press
 
 
 @dataclass(frozen=True)
@@ -159,6 +175,26 @@ def send_confirmation(
     return result.message_id or ""
 
 
+def describe_confirm(
+    sessions: Sessions, signer: TokenSigner, token: str, *, max_age: dt.timedelta
+) -> ConfirmView:
+    """Check a confirm link and say whose it is; changes nothing (scanners GET every link)."""
+    claim = signer.read_confirm(token, max_age=max_age)
+    with transaction(sessions) as session:
+        try:
+            person = subscribers.get(session, claim.subscriber_id)
+            list_name = lists.get(session, claim.list_id).name
+        except NotFoundError as exc:
+            raise TokenError("the confirmation link no longer matches a sign-up") from exc
+        member = memberships.get(session, claim.list_id, claim.subscriber_id)
+        if member is None:
+            raise TokenError("the confirmation link no longer matches a sign-up")
+        subscribed = (
+            member.status == MembershipStatus.SUBSCRIBED and member.confirmed_at is not None
+        )
+        return ConfirmView(mask_email(person.email), list_name, subscribed)
+
+
 def confirm_signup(
     sessions: Sessions,
     signer: TokenSigner,
@@ -168,24 +204,35 @@ def confirm_signup(
     ip: str | None,
     user_agent: str | None,
 ) -> Confirmed:
-    """Subscribe the person a confirm token names, recording consent from this request."""
-    subscriber_id, list_id = signer.verify_confirm(token, max_age=max_age)
+    """Subscribe the person a confirm token names, recording consent from this request.
+
+    Only a sign-up still waiting is confirmed: an unsubscribe or suppression recorded
+    after the link was made stands (``ConfirmOutcome.WITHDRAWN``).
+    """
+    claim = signer.read_confirm(token, max_age=max_age)
     try:
         result = audience.confirm(
             sessions,
-            subscriber_id,
-            list_id,
+            claim.subscriber_id,
+            claim.list_id,
             ip=(ip or "")[:MAX_IP] or None,
             user_agent=(user_agent or "")[:MAX_USER_AGENT] or None,
             source=SIGNUP_SOURCE,
+            issued_at=claim.issued_at,
         )
         with transaction(sessions) as session:
-            list_name = lists.get(session, list_id).name
+            list_name = lists.get(session, claim.list_id).name
     except NotFoundError as exc:
         # Genuine token, but the person or list was deleted since: the link is dead.
         raise TokenError("the confirmation link no longer matches a sign-up") from exc
-    log_event(log, "signup.confirmed", list_id=list_id, newly=result.confirmed)
-    return Confirmed(newly=result.confirmed, list_name=list_name)
+    log_event(
+        log,
+        "signup.confirmed",
+        list_id=claim.list_id,
+        outcome=str(result.outcome),
+        ref=token_ref(token),
+    )
+    return Confirmed(result.outcome, claim.subscriber_id, claim.list_id, list_name)
 
 
 def describe_unsubscribe(sessions: Sessions, signer: TokenSigner, token: str) -> UnsubscribeView:

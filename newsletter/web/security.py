@@ -3,7 +3,7 @@
 CSRF: the app keeps no session and sets no cookie, so there is no ambient credential
 a cross-site form could ride on. ``POST /subscribe`` is cross-site by design (the form
 sits on the clinic's website); double opt-in and the rate limit are its defence.
-``POST /u/{token}`` and ``GET /confirm/{token}`` act only with the secret token in the
+``POST /u/{token}`` and ``POST /confirm/{token}`` act only with the secret token in the
 path, which a forging site cannot know. See docs/web.md.
 """
 

@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBasicCredentials
 from starlette.concurrency import run_in_threadpool
 
 from newsletter.errors import NotFoundError
-from newsletter.render.model import FIRST_NAME_TAG, UNSUBSCRIBE_URL_TAG, RenderedIssue
+from newsletter.render.model import RenderedIssue, substitutions
 from newsletter.services.events import preview_issue
 from newsletter.web.security import PREVIEW_CSP, basic_scheme, bearer_scheme, check_admin
 from newsletter.web.state import get_state
@@ -40,10 +40,7 @@ _RESPONSES: dict[int | str, dict[str, object]] = {
 
 async def _filled(request: Request, issue_id: int) -> RenderedIssue:
     state = get_state(request)
-    sample = {
-        FIRST_NAME_TAG: SAMPLE_FIRST_NAME,
-        UNSUBSCRIBE_URL_TAG: f"{state.settings.public_url}/u/preview-sample",
-    }
+    sample = substitutions(SAMPLE_FIRST_NAME, f"{state.settings.public_url}/u/preview-sample")
     try:
         return await run_in_threadpool(preview_issue, state.sessions, issue_id, sample=sample)
     except NotFoundError as exc:

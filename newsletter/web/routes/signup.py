@@ -1,8 +1,10 @@
-"""Double opt-in: the demo signup page, ``POST /subscribe`` and ``GET /confirm/{token}``."""
+"""Double opt-in, first half: the demo signup page and ``POST /subscribe``.
+
+The second half, the confirm link, is ``routes/confirm.py``.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import math
 import re
@@ -14,22 +16,15 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
 
-from newsletter.errors import (
-    AddressError,
-    NewsletterError,
-    NotFoundError,
-    TokenError,
-    TokenExpiredError,
-)
+from newsletter.audience.names import MAX_NAME_LENGTH, name_problem
+from newsletter.errors import AddressError, NewsletterError, NotFoundError, PersonNameError
 from newsletter.logs import log_event
 from newsletter.services.signup import (
     PendingConfirmation,
     SignupRequest,
-    confirm_signup,
     default_list_slug,
     request_signup,
     send_confirmation,
-    token_ref,
 )
 from newsletter.web.state import WebState, client_ip, get_state
 
@@ -48,7 +43,9 @@ class SignupForm(BaseModel):
     """The signup fields; ``website`` is the honeypot and must stay empty."""
 
     email: str = Field(max_length=320, description="the address to subscribe")
-    name: str | None = Field(default=None, max_length=200, description="first name, optional")
+    name: str | None = Field(
+        default=None, max_length=MAX_NAME_LENGTH, description="first name, optional"
+    )
     list: str | None = Field(
         default=None, max_length=120, description="list slug; optional when only one exists"
     )
@@ -61,6 +58,14 @@ class SignupForm(BaseModel):
     def _no_control_characters(cls, value: str | None) -> str | None:
         if value is not None and _CONTROL.search(value):
             raise ValueError("must not contain control characters")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _a_plain_name(cls, value: str | None) -> str | None:
+        problem = name_problem(value) if value else None
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
 
@@ -144,6 +149,8 @@ async def subscribe(request: Request, background: BackgroundTasks) -> Response:
     except AddressError:
         message = "That does not look like an email address. Please check it and try again."
         return _problem(state, as_json, 422, "Please check your address", message)
+    except PersonNameError as exc:
+        return _problem(state, as_json, 422, "Please check your name", f"Your {exc}.")
     except NotFoundError:
         return _problem(state, as_json, 422, "Unknown list", f"There is no list called {slug!r}.")
     if pending is not None:
@@ -209,53 +216,3 @@ def _describe(exc: ValidationError) -> str:
         field = ".".join(str(p) for p in error["loc"]) or "form"
         parts.append(f"{field}: {error['msg']}")
     return "Please check the form: " + "; ".join(parts)
-
-
-@router.get(
-    "/confirm/{token}",
-    response_class=HTMLResponse,
-    responses={
-        400: {"content": {"text/html": {}}, "description": "not a valid link"},
-        410: {"content": {"text/html": {}}, "description": "expired or already used"},
-    },
-)
-async def confirm(request: Request, token: str) -> HTMLResponse:
-    state = get_state(request)
-    max_age = dt.timedelta(hours=state.settings.confirm_token_max_age_hours)
-    try:
-        result = await run_in_threadpool(
-            confirm_signup,
-            state.sessions,
-            state.signer,
-            token,
-            max_age=max_age,
-            ip=client_ip(request),
-            user_agent=request.headers.get("user-agent"),
-        )
-    except TokenExpiredError:
-        log_event(log, "signup.confirm_expired", ref=token_ref(token))
-        return state.pages.problem(
-            "This link has expired",
-            "Confirmation links work for a limited time. Please sign up again and we will "
-            "send you a fresh one.",
-            status_code=410,
-        )
-    except TokenError:
-        log_event(log, "signup.confirm_invalid", level=logging.WARNING, ref=token_ref(token))
-        return state.pages.problem(
-            "This link is not valid",
-            "The confirmation link is incomplete or was changed. Please open it straight "
-            "from the email, or sign up again.",
-            status_code=400,
-        )
-    if not result.newly:
-        return state.pages.problem(
-            "This link has already been used",
-            f"You are already subscribed to {result.list_name}. There is nothing more to do.",
-            status_code=410,
-        )
-    return state.pages.response(
-        "confirmed.html",
-        title="You are subscribed",
-        message=f"Thank you! You will receive {result.list_name} every week.",
-    )
