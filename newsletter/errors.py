@@ -11,6 +11,7 @@ so callers never have to know which library failed.
     ├── SettingsError            a setting is missing or has an invalid value
     ├── ContentError             one or more content files are invalid
     │                            (carries every ContentProblem at once)
+    ├── ContentConflictError     a content file changed on disk since it was opened
     ├── AssemblyError            assembly could not build an issue
     │   └── NothingToSendError   nothing new worth sending for a list/date
     ├── RenderError              Jinja/MJML failed, or a render check failed
@@ -77,6 +78,14 @@ class ContentError(NewsletterError):
         lines = "\n".join(f"  {p}" for p in self.problems)
         noun = "problem" if count == 1 else "problems"
         super().__init__(f"{count} content {noun}:\n{lines}")
+
+
+class ContentConflictError(NewsletterError):
+    """A content file changed (or appeared) on disk since the editor opened it."""
+
+    def __init__(self, path: Path, message: str) -> None:
+        self.path = path
+        super().__init__(message)
 
 
 class AssemblyError(NewsletterError):

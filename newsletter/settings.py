@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     sendgrid_api_url: str = "https://api.sendgrid.com"
     sender: Literal["sendgrid", "outbox"] | None = None
     outbox_dir: Path = Path("var/outbox")
+    import_reports_dir: Path = Path("var/imports")
     from_email: str = "newsletter@riverbendclinic.example.org"
     from_name: str = "Riverbend Pain & Spine Clinic"
     reply_to: str | None = None
