@@ -35,13 +35,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from newsletter.services import audience
 from newsletter.services.events import parse_events
+from newsletter.services.limits import Window
 from newsletter.services.results import issue_results
 from newsletter.settings import load_settings
 from newsletter.storage import migrate
 from newsletter.storage.db import make_engine, session_factory, transaction
 from newsletter.storage.models import BatchStatus, Issue, IssueStatus, SendBatch
 from newsletter.web import create_app
-from newsletter.web.ratelimit import SlidingWindowLimiter
 from newsletter.web.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookVerifier
 
 BUDGET_SECONDS = 1.0
@@ -165,7 +165,7 @@ def main() -> int:
         sendgrid_webhook_public_key=public,
         log_level="WARNING",
     )
-    app = create_app(cfg, signup_limiter=SlidingWindowLimiter(10, 60.0))
+    app = create_app(cfg, signup_windows=(Window(60.0, 10),))
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)

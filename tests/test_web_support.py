@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from newsletter.audience.tokens import TokenSigner
 from newsletter.delivery.senders import MemorySender
 from newsletter.services import audience
+from newsletter.services.limits import Window
 from newsletter.settings import Settings, load_settings
 from newsletter.storage.db import make_engine, session_factory, transaction
 from newsletter.storage.models import (
@@ -36,7 +37,6 @@ from newsletter.storage.models import (
     SendBatch,
 )
 from newsletter.web import create_app
-from newsletter.web.ratelimit import SlidingWindowLimiter
 from newsletter.web.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
 
 REPO = Path(__file__).resolve().parent.parent
@@ -129,7 +129,7 @@ def open_web(
     sessions = session_factory(engine)
     info = audience.create_list(sessions, LIST_SLUG, LIST_NAME)
     sender = MemorySender()
-    app = create_app(cfg, sender=sender, signup_limiter=SlidingWindowLimiter(limit, 60.0))
+    app = create_app(cfg, sender=sender, signup_windows=(Window(60.0, limit),))
     try:
         with TestClient(app) as client:
             yield Web(

@@ -21,8 +21,21 @@ def serve(
     port: Annotated[
         int, typer.Option("--port", min=1, max=65535, help="TCP port to listen on.")
     ] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Worker processes sharing the port; rate limits are kept in the database.",
+        ),
+    ] = 1,
 ) -> None:
-    """Run the web app: signup form, confirm and unsubscribe links, SendGrid webhook."""
+    """Run the web app: signup form, confirm and unsubscribe links, SendGrid webhook.
+
+    With ``--workers N`` uvicorn starts N processes that each build the app from the
+    same settings; every limit is counted in the database, so they enforce one limit.
+    """
     cfg = settings()
     # Fail here with a clear message (exit 1) rather than inside uvicorn's loader.
     engine(cfg).dispose()
@@ -37,10 +50,13 @@ def serve(
             "[yellow]note:[/yellow] NEWSLETTER_ADMIN_TOKEN is not set; previews are disabled.",
             markup=True,
         )
-    console.print(f"Serving {cfg.public_url} on http://{host}:{port} (Ctrl+C to stop)")
+    plural = f" with {workers} workers" if workers > 1 else ""
+    console.print(f"Serving {cfg.public_url} on http://{host}:{port}{plural} (Ctrl+C to stop)")
     uvicorn.run(
         WEB_APP_FACTORY,
+        # An import string, not an app object: each worker process builds its own app.
         factory=True,
+        workers=workers,
         host=host,
         port=port,
         # Behind a reverse proxy on this host, X-Forwarded-For gives the client's address

@@ -20,7 +20,7 @@ from newsletter.delivery.senders import Sender
 from newsletter.errors import NotFoundError, TokenError
 from newsletter.logs import log_event
 from newsletter.render.renderer import RenderContext, render_email
-from newsletter.services import audience
+from newsletter.services import audience, limits
 from newsletter.settings import Settings
 from newsletter.storage.db import transaction
 from newsletter.storage.models import MembershipStatus
@@ -33,6 +33,9 @@ SIGNUP_SOURCE = "web-form"
 CONFIRM_TEMPLATE = "confirm"
 MAX_USER_AGENT = 500
 MAX_IP = 64
+# Sign-ups per client address, counted in the database so every worker and node share it.
+SIGNUP_SCOPE = "signup-ip"
+SIGNUP_WINDOWS: tuple[limits.Window, ...] = (limits.Window(60.0, 5),)
 
 
 @dataclass(frozen=True)
@@ -281,3 +284,11 @@ def unsubscribe_with_token(
         ref=token_ref(token),
     )
     return result.changed
+
+
+def take_signup_slot(
+    sessions: Sessions, ip: str, windows: tuple[limits.Window, ...] = SIGNUP_WINDOWS
+) -> float | None:
+    """Count one sign-up attempt from ``ip``; ``None`` if allowed, else seconds to wait."""
+    with transaction(sessions) as session:
+        return limits.take(session, SIGNUP_SCOPE, ip, windows)

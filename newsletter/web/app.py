@@ -14,10 +14,11 @@ from newsletter.audience.tokens import TokenSigner
 from newsletter.delivery.senders import Sender, make_sender
 from newsletter.errors import NewsletterError, SettingsError, StorageError
 from newsletter.logs import log_event, register_secrets
+from newsletter.services.limits import Window
+from newsletter.services.signup import SIGNUP_WINDOWS
 from newsletter.settings import Settings, load_settings
 from newsletter.storage.db import check_schema, make_engine, session_factory
 from newsletter.web.pages import STATIC_DIR, Pages
-from newsletter.web.ratelimit import SlidingWindowLimiter
 from newsletter.web.routes import confirm, health, preview, signup, unsubscribe, webhook
 from newsletter.web.security import (
     BodyLimitMiddleware,
@@ -29,20 +30,17 @@ from newsletter.web.state import WebState, body_limit_for
 
 log = logging.getLogger(__name__)
 
-SIGNUP_LIMIT = 5
-SIGNUP_WINDOW_SECONDS = 60.0
-
 
 def create_app(
     settings: Settings | None = None,
     *,
     sender: Sender | None = None,
-    signup_limiter: SlidingWindowLimiter | None = None,
+    signup_windows: tuple[Window, ...] = SIGNUP_WINDOWS,
 ) -> FastAPI:
     """Build the app on the configured database; refuses a missing or old schema.
 
-    ``sender`` and ``signup_limiter`` replace the configured ones (tests use a memory
-    sender and a looser limit).
+    ``sender`` replaces the configured one and ``signup_windows`` the sign-up limit per
+    client address (tests use a memory sender and a looser limit).
     """
     cfg = settings or load_settings()
     register_secrets(
@@ -62,7 +60,7 @@ def create_app(
         signer=TokenSigner.from_settings(cfg),
         sender=sender or make_sender(cfg),
         pages=Pages(cfg),
-        signup_limiter=signup_limiter or SlidingWindowLimiter(SIGNUP_LIMIT, SIGNUP_WINDOW_SECONDS),
+        signup_windows=signup_windows,
         verifier=verifier,
         verifier_problem=problem,
     )

@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.audience.tokens import TokenSigner
 from newsletter.delivery.senders import Sender
+from newsletter.services.limits import Window
 from newsletter.settings import Settings
 from newsletter.web.pages import Pages
-from newsletter.web.ratelimit import SlidingWindowLimiter
 from newsletter.web.signature import WebhookVerifier
 
 WEBHOOK_MAX_BYTES = 1_000_000
@@ -27,7 +27,8 @@ class WebState:
     signer: TokenSigner
     sender: Sender
     pages: Pages
-    signup_limiter: SlidingWindowLimiter
+    # Sign-ups per client address (the counts are in the database, shared by workers).
+    signup_windows: tuple[Window, ...]
     verifier: WebhookVerifier | None
     verifier_problem: str | None = None
 

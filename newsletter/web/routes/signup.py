@@ -25,6 +25,7 @@ from newsletter.services.signup import (
     default_list_slug,
     request_signup,
     send_confirmation,
+    take_signup_slot,
 )
 from newsletter.web.state import WebState, client_ip, get_state
 
@@ -117,7 +118,9 @@ async def subscribe(request: Request, background: BackgroundTasks) -> Response:
     state = get_state(request)
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     as_json = media == "application/json"
-    wait = state.signup_limiter.hit(client_ip(request))
+    wait = await run_in_threadpool(
+        take_signup_slot, state.sessions, client_ip(request), state.signup_windows
+    )
     if wait is not None:
         log_event(log, "signup.rate_limited", level=logging.WARNING, ip=client_ip(request))
         seconds = str(math.ceil(wait))
