@@ -35,6 +35,11 @@ class StoredProfile(Protocol):
     def attributes(self) -> dict[str, Any]: ...
 
 
+# The report's words for the two consent skips; the PostgreSQL bulk path writes the same.
+SUPPRESSED_DETAIL = "the address is globally suppressed"
+UNSUBSCRIBED_DETAIL = "unsubscribed from this list before; not re-subscribed"
+
+
 class MemberState(enum.StrEnum):
     PENDING = "pending"
     SUBSCRIBED = "subscribed"
@@ -86,7 +91,7 @@ def plan_chunk(
     plan = ChunkPlan()
     for row in rows:
         if row.key in suppressed:
-            plan.skips.append((row, SkipReason.SUPPRESSED, "the address is globally suppressed"))
+            plan.skips.append((row, SkipReason.SUPPRESSED, SUPPRESSED_DETAIL))
             continue
         stored = existing.get(row.key)
         if stored is None:
@@ -95,8 +100,7 @@ def plan_chunk(
             continue
         state = states.get(stored.id)
         if state == MemberState.UNSUBSCRIBED:
-            detail = "unsubscribed from this list before; not re-subscribed"
-            plan.skips.append((row, SkipReason.UNSUBSCRIBED, detail))
+            plan.skips.append((row, SkipReason.UNSUBSCRIBED, UNSUBSCRIBED_DETAIL))
             continue
         merged = merged_profile(stored, row)
         if merged is not None:

@@ -19,6 +19,7 @@ from newsletter.audience.import_plan import Outcome, plan_chunk
 from newsletter.audience.import_report import ImportSummary, RejectReport
 from newsletter.audience.seen import SeenKeys
 from newsletter.errors import StorageError
+from newsletter.services.audience_bulk import BULK_CHUNK, BulkImporter, ImportWriter
 from newsletter.storage.db import transaction
 from newsletter.storage.models import MembershipStatus, utcnow
 from newsletter.storage.repositories import lists, memberships, subscribers, suppressions
@@ -35,26 +36,35 @@ def import_csv(
     dry_run: bool = False,
     report: Path | None = None,
     source: str | None = None,
-    chunk_size: int = IMPORT_CHUNK,
+    chunk_size: int | None = None,
     progress: Callable[[int], None] | None = None,
+    bulk: bool | None = None,
 ) -> ImportSummary:
     """Import a CSV into a list, all or nothing (see docs/audience.md).
 
     One transaction: any error, or an interruption, rolls back every row. With
     ``dry_run`` the work is done and then rolled back, so the summary is exact.
+    ``bulk`` picks the set-based writer (COPY + merge, PostgreSQL only; the default
+    there) or the chunked one (the default on SQLite); both apply the same rules.
     """
     csv_source = CsvSource(path)
     summary = ImportSummary(
         str(path), list_slug, confirmed, dry_run, report=str(report) if report else None
     )
     consent = source or f"import:{path.name}" + (" (consent given elsewhere)" if confirmed else "")
-    importer = _Importer(summary, consent, confirmed)
     session = sessions()
     try:
         with RejectReport(report) as rejects:
-            importer.rejects = rejects
-            importer.list_id = lists.get_by_slug(session, list_slug).id
-            subscribers.prefer_index_lookups(session)
+            list_id = lists.get_by_slug(session, list_slug).id
+            if bulk is None:
+                bulk = session.get_bind().dialect.name == "postgresql"
+            importer: ImportWriter
+            if bulk:
+                importer = BulkImporter(summary, rejects, list_id, consent, confirmed)
+            else:
+                importer = _Importer(summary, rejects, list_id, consent, confirmed)
+            chunk = chunk_size or (BULK_CHUNK if bulk else IMPORT_CHUNK)
+            importer.begin(session)
             seen = SeenKeys()
             for item in csv_source:
                 if csv_source.columns is not None and not rejects.started:
@@ -69,13 +79,13 @@ def import_csv(
                         )
                 else:
                     importer.pending.append(item)
-                if len(importer.rows) + len(importer.pending) >= chunk_size:
+                if len(importer.rows) + len(importer.pending) >= chunk:
                     importer.flush(session)
                     if progress is not None:
-                        progress(summary.rows)
+                        progress(importer.seen_rows)
             if csv_source.columns is not None and not rejects.started:
                 rejects.start(csv_source.columns.headers)
-            importer.flush(session)
+            importer.finish(session)
             if dry_run:
                 session.rollback()
             else:
@@ -91,17 +101,14 @@ def import_csv(
     return summary
 
 
-class _Importer:
-    """Holds one chunk of rows and rejects, and writes it (see import_plan for the rules)."""
+class _Importer(ImportWriter):
+    """Writes each chunk as it comes (see import_plan for the rules)."""
 
-    def __init__(self, summary: ImportSummary, consent: str, confirmed: bool) -> None:
-        self.summary = summary
-        self.consent = consent
-        self.confirmed = confirmed
-        self.list_id = 0
-        self.rejects: RejectReport | None = None
-        self.rows: list[CsvRow] = []
-        self.pending: list[Rejected] = []
+    def begin(self, session: Session) -> None:
+        subscribers.prefer_index_lookups(session)
+
+    def finish(self, session: Session) -> None:
+        self.flush(session)
 
     def flush(self, session: Session) -> None:
         skips = list(self.pending)
@@ -110,8 +117,7 @@ class _Importer:
         # Rows are reported in file order whatever decided their fate.
         for reject in sorted(skips, key=lambda r: r.row):
             self.summary.skip(reject.reason, reject.row)
-            if self.rejects is not None:
-                self.rejects.write(reject.row, reject.reason, reject.detail, reject.cells)
+            self.rejects.write(reject.row, reject.reason, reject.detail, reject.cells)
         self.rows = []
         self.pending = []
 
