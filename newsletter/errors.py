@@ -34,7 +34,10 @@ so callers never have to know which library failed.
     ├── FieldError               a request's fields are invalid (carries every
     │                            FieldProblem, each naming its field, for forms)
     ├── SchedulerError           the scheduler cannot start or act
-    └── WebhookError             an event webhook request is unsigned or malformed
+    ├── WebhookError             an event webhook request is unsigned or malformed
+    └── AccessError              a console user may not do this
+        ├── LoginError           wrong email or password (never says which)
+        └── LoginThrottledError  too many login attempts: wait and retry
 """
 
 from __future__ import annotations
@@ -202,3 +205,19 @@ class SchedulerError(NewsletterError):
 
 class WebhookError(NewsletterError):
     """An event webhook request is unsigned, badly signed or malformed."""
+
+
+class AccessError(NewsletterError):
+    """A console user is unknown, disabled, or lacks the role for an action."""
+
+
+class LoginError(AccessError):
+    """The email or the password is wrong; deliberately never says which."""
+
+
+class LoginThrottledError(AccessError):
+    """Too many login attempts for this account or address; ``retry_after`` in seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)

@@ -8,6 +8,10 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from newsletter.cli import app
+from newsletter.services import users
+from newsletter.settings import load_settings
+from newsletter.storage.db import make_engine, session_factory
+from newsletter.storage.models import UserRole
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_CSV = REPO / "examples" / "subscribers.csv"
@@ -40,9 +44,16 @@ def test_quickstart_sends_once_to_the_outbox_and_is_idempotent(tmp_path: Path) -
     assert preview.is_file()
     assert report["issue"]["subject"] in preview.read_text("utf-8")
 
+    console = report["console"]
+    assert console["url"] == "http://127.0.0.1:8000/admin"
+    _can_sign_in(console["email"], console["password"])
+
     second = runner.invoke(app, ["quickstart", "--csv", str(EXAMPLE_CSV)])
     assert second.exit_code == 0, second.output
     assert "Already sent" in second.stdout
+    # The password is shown once, on the run that made the account.
+    assert f"sign in as {console['email']} (its password was shown" in second.stdout
+    assert console["password"] not in second.stdout
     assert "50 unchanged" in second.stdout
     assert len(_outbox_recipients(outbox)) == 50
 
@@ -52,3 +63,13 @@ def test_quickstart_with_a_missing_csv_is_a_clear_error(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "nope.csv" in result.output
     assert "Traceback" not in result.output
+
+
+def _can_sign_in(email: str, password: str) -> None:
+    cfg = load_settings()
+    engine = make_engine(cfg.database_url)
+    try:
+        user = users.authenticate(session_factory(engine), email, password, client="test")
+        assert user.role == UserRole.ADMIN
+    finally:
+        engine.dispose()

@@ -20,6 +20,7 @@ from newsletter.cli.apps import (
     lists_app,
     subscribers_app,
     suppressions_app,
+    users_app,
 )
 from newsletter.cli.common import err_console
 from newsletter.errors import NewsletterError
@@ -51,6 +52,7 @@ app.add_typer(lists_app, name="lists")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(suppressions_app, name="suppressions")
 app.add_typer(issue_app, name="issue")
+app.add_typer(users_app, name="users")
 
 # Importing the command modules registers their commands on the groups above.
 from newsletter.cli import commands  # noqa: E402

@@ -13,3 +13,4 @@ suppressions_app = typer.Typer(
     help="Addresses that must never be mailed again.", no_args_is_help=True
 )
 issue_app = typer.Typer(help="Build, preview, approve and send issues.", no_args_is_help=True)
+users_app = typer.Typer(help="People who sign in to the marketing console.", no_args_is_help=True)

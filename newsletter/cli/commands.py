@@ -17,6 +17,7 @@ from newsletter.cli import (
     subscribers_cmd,
     suppressions_cmd,
     unknown_cmd,
+    users_cmd,
 )
 
 __all__ = [
@@ -34,4 +35,5 @@ __all__ = [
     "subscribers_cmd",
     "suppressions_cmd",
     "unknown_cmd",
+    "users_cmd",
 ]

@@ -56,3 +56,14 @@ def quickstart(
             f"  outbox:         {report.outbox}/  (one .json per request, one .eml per batch)"
         )
     out.print(f"  details:        newsletter issue show {report.issue_id}")
+    out.print("\nThe marketing console: run `newsletter serve`, then open")
+    out.print(f"  {report.console_url}")
+    if report.admin_password is not None:
+        out.print(
+            f"  and sign in as {report.admin_email} with the password {report.admin_password}"
+        )
+        out.print("  (shown only now; `newsletter users add` makes accounts for your team)")
+    else:
+        out.print(
+            f"  and sign in as {report.admin_email} (its password was shown on the first run)"
+        )

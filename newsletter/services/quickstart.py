@@ -12,22 +12,24 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.errors import NotFoundError
-from newsletter.services import audience, issues
+from newsletter.services import audience, issues, users
 from newsletter.services.audience_csv import import_csv
 from newsletter.services.issues_send import SendReport, send_issue
 from newsletter.services.preview import write_stored_preview
 from newsletter.settings import Settings
 from newsletter.storage import migrate
 from newsletter.storage.db import session_factory, transaction
-from newsletter.storage.models import IssueStatus
+from newsletter.storage.models import IssueStatus, UserRole
 from newsletter.storage.repositories import issues as issue_repo
 from newsletter.storage.repositories import lists as list_repo
 
 DEMO_LIST = "wellness"
 DEMO_LIST_NAME = "Wellness Weekly"
 DEMO_CSV = Path("examples/subscribers.csv")
+DEMO_ADMIN = "admin@example.org"
 
 
 @dataclass
@@ -45,6 +47,10 @@ class QuickstartReport:
     preview_html: Path | None = None
     preview_text: Path | None = None
     outbox: Path | None = None
+    admin_email: str = DEMO_ADMIN
+    # Only on the run that created the account: it is shown once and stored only hashed.
+    admin_password: str | None = None
+    console_url: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -62,11 +68,21 @@ class QuickstartReport:
             "preview_html": str(self.preview_html) if self.preview_html else None,
             "preview_text": str(self.preview_text) if self.preview_text else None,
             "outbox": str(self.outbox) if self.outbox else None,
+            "console": {
+                "url": self.console_url,
+                "email": self.admin_email,
+                "password": self.admin_password,
+            },
         }
 
 
 def run_quickstart(
-    cfg: Settings, engine: Engine, *, csv_path: Path = DEMO_CSV, issue_date: dt.date | None = None
+    cfg: Settings,
+    engine: Engine,
+    *,
+    csv_path: Path = DEMO_CSV,
+    issue_date: dt.date | None = None,
+    console_url: str = "http://127.0.0.1:8000/admin",
 ) -> QuickstartReport:
     """Upgrade, create the demo list, import, build + approve + send this week's issue."""
     report = QuickstartReport()
@@ -105,8 +121,29 @@ def run_quickstart(
     if view.status in (IssueStatus.DRAFT, IssueStatus.APPROVED, IssueStatus.SENDING):
         report.send = send_issue(cfg, engine, view.id)
 
+    report.admin_password = _demo_admin(sessions)
+    report.console_url = console_url
+
     files = write_stored_preview(cfg, engine, view.id)
     report.preview_html, report.preview_text = files.html_path, files.text_path
     if cfg.effective_sender == "outbox":
         report.outbox = cfg.outbox_dir
     return report
+
+
+def _demo_admin(sessions: sessionmaker[Session]) -> str | None:
+    """Create the demo admin with a random password; None when it already exists."""
+    try:
+        users.get_user(sessions, DEMO_ADMIN)
+    except NotFoundError:
+        password = users.random_password()
+        users.add_user(
+            sessions,
+            DEMO_ADMIN,
+            UserRole.ADMIN,
+            name="Demo admin",
+            password=password,
+            actor="quickstart",
+        )
+        return password
+    return None

@@ -18,6 +18,7 @@ from newsletter.services.limits import Window
 from newsletter.services.signup import SIGNUP_WINDOWS
 from newsletter.settings import Settings, load_settings
 from newsletter.storage.db import check_schema, make_engine, session_factory
+from newsletter.web import console
 from newsletter.web.pages import STATIC_DIR, Pages
 from newsletter.web.routes import confirm, health, preview, signup, unsubscribe, webhook
 from newsletter.web.security import (
@@ -87,6 +88,8 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_exception_handler(StorageError, _storage_error)
     app.add_exception_handler(NewsletterError, _newsletter_error)
+    # Last: the console's error pages wrap the handlers above for paths under /admin.
+    console.install(app, cfg)
     return app
 
 

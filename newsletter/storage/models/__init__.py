@@ -15,6 +15,7 @@ from newsletter.storage.models.audience import (
     SuppressionReason,
 )
 from newsletter.storage.models.base import Base, UTCDateTime, utcnow
+from newsletter.storage.models.console import AuditEntry, User, UserRole
 from newsletter.storage.models.events import (
     DeliveryOutcome,
     IssueEventCount,
@@ -35,6 +36,7 @@ from newsletter.storage.models.limits import RateLimitHit
 from newsletter.storage.models.scheduling import JobRun, JobRunStatus, SchedulerLease, SyncCursor
 
 __all__ = [
+    "AuditEntry",
     "Base",
     "BatchStatus",
     "Delivery",
@@ -59,6 +61,8 @@ __all__ = [
     "SuppressionReason",
     "SyncCursor",
     "UTCDateTime",
+    "User",
+    "UserRole",
     "WebhookEvent",
     "utcnow",
 ]
