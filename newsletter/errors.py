@@ -14,6 +14,7 @@ so callers never have to know which library failed.
     ├── ContentConflictError     a content file changed on disk since it was opened
     ├── AssemblyError            assembly could not build an issue
     │   └── NothingToSendError   nothing new worth sending for a list/date
+    ├── FeedError                a feed or web page cannot be fetched or read
     ├── RenderError              Jinja/MJML failed, or a render check failed
     ├── StorageError             the database could not do what was asked
     │   ├── SchemaError          schema missing or behind: run `newsletter db upgrade`
@@ -97,6 +98,10 @@ class AssemblyError(NewsletterError):
 
 class NothingToSendError(AssemblyError):
     """There is nothing new worth sending for this list on this date."""
+
+
+class FeedError(NewsletterError):
+    """A feed or web page to import cannot be fetched or read (message names the URL)."""
 
 
 class RenderError(NewsletterError):

@@ -89,6 +89,7 @@ class Settings(BaseSettings):
     misfire_grace_time: int = Field(default=6 * 3600, ge=1)
     require_approval: bool = True
     review_emails: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    feeds: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Web
     sendgrid_webhook_public_key: str | None = None
@@ -98,10 +99,18 @@ class Settings(BaseSettings):
     log_format: Literal["kv", "json"] = "kv"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    @field_validator("secret_key_fallbacks", "review_emails", mode="before")
+    @field_validator("secret_key_fallbacks", "review_emails", "feeds", mode="before")
     @classmethod
     def _lists_from_csv(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("feeds")
+    @classmethod
+    def _feed_urls(cls, value: list[str]) -> list[str]:
+        bad = [url for url in value if not url.startswith(("http://", "https://"))]
+        if bad:
+            raise ValueError(f"every feed must be an http:// or https:// URL, not {bad[0]!r}")
+        return value
 
     @field_validator("timezone")
     @classmethod

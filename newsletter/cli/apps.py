@@ -6,7 +6,7 @@ import typer
 
 db_app = typer.Typer(help="Create or migrate the database schema.", no_args_is_help=True)
 config_app = typer.Typer(help="Inspect the effective settings.", no_args_is_help=True)
-content_app = typer.Typer(help="Check the content library.", no_args_is_help=True)
+content_app = typer.Typer(help="Check content; import the blog.", no_args_is_help=True)
 lists_app = typer.Typer(help="Create and inspect mailing lists.", no_args_is_help=True)
 subscribers_app = typer.Typer(help="Import, export and manage subscribers.", no_args_is_help=True)
 suppressions_app = typer.Typer(

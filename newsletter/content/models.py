@@ -7,6 +7,7 @@ must be an error, never a silently missing field.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -58,11 +59,29 @@ class Article(_Strict):
     author: NonEmpty
     evergreen: bool = False
     expires: dt.date | None = None
+    # Set by `newsletter content import-feed|import-page`: where the article came from
+    # (the feed or page URL) and the post's identity in it (its guid, else its link),
+    # which is what stops a second import of the same post.
+    source_url: str | None = None
+    source_guid: NonEmpty | None = None
 
     @field_validator("url")
     @classmethod
     def _url_https(cls, value: str) -> str:
         return _https(value)
+
+    @field_validator("source_url")
+    @classmethod
+    def _source_web(cls, value: str | None) -> str | None:
+        # A feed may be served over plain http; it is never linked from an email.
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an absolute http:// or https:// URL")
+        return value
+
+    @property
+    def imported(self) -> bool:
+        """Whether the article was written by a feed or page import."""
+        return self.source_guid is not None
 
     def is_live(self, on: dt.date) -> bool:
         """Published on or before ``on`` and not yet expired."""

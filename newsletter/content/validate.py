@@ -35,6 +35,8 @@ ARTICLE_KEYS = (
     "author",
     "evergreen",
     "expires",
+    "source_url",
+    "source_guid",
 )
 IMAGE_KEYS = ("src", "alt")
 TIP_KEYS = ("title", "category", "tags", "months", "season", "caution")

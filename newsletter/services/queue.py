@@ -235,10 +235,28 @@ class IssueSummary:
     tips: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class FreshArticle:
+    """An article the assemble job just imported from a feed (named in the notice)."""
+
+    slug: str
+    title: str
+    source: str
+
+
 def notify_review(
-    cfg: Settings, day: dt.date, issues: Sequence[IssueSummary], problems: Sequence[str]
+    cfg: Settings,
+    day: dt.date,
+    issues: Sequence[IssueSummary],
+    problems: Sequence[str],
+    *,
+    fresh: Sequence[FreshArticle] = (),
 ) -> int:
-    """Email the drafts of ``day`` to the reviewers; returns how many were notified."""
+    """Email the drafts of ``day`` to the reviewers; returns how many were notified.
+
+    ``fresh`` articles came from the blog feeds in this run: the notice lists them and
+    marks them in each issue, so a reviewer reads imported text before approving it.
+    """
     gate = (
         "Nothing is sent until each issue is approved."
         if cfg.require_approval
@@ -249,6 +267,8 @@ def notify_review(
         "intro": f"{len(issues)} issue(s) are ready for review. {gate}",
         "problems": list(problems),
         "note": "Sent by the newsletter scheduler's assemble job.",
+        "fresh": [dataclasses.asdict(f) for f in fresh],
+        "fresh_slugs": sorted({f.slug for f in fresh}),
     }
     return _send_notice(cfg, f"Review: newsletter for {day.isoformat()}", values, issues)
 
@@ -278,6 +298,8 @@ def _send_notice(
     if not cfg.review_emails:
         log_event(log, "notice.skipped", "NEWSLETTER_REVIEW_EMAILS is empty; no notice sent")
         return 0
+    values.setdefault("fresh", [])
+    values.setdefault("fresh_slugs", [])
     values["issues"] = [
         dataclasses.asdict(i)
         | {

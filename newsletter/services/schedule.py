@@ -28,9 +28,9 @@ from newsletter.errors import AddressError, ConflictError, NewsletterError
 from newsletter.logs import log_event
 from newsletter.render import RenderedIssue
 from newsletter.scheduling.triggers import next_fire_time
+from newsletter.services import feeds, issues_send
 from newsletter.services import issues as issues_service
-from newsletter.services import issues_send
-from newsletter.services.queue import IssueSummary, notify_blocked, notify_review
+from newsletter.services.queue import FreshArticle, IssueSummary, notify_blocked, notify_review
 from newsletter.services.timing import due_time, send_trigger
 from newsletter.settings import Settings
 from newsletter.storage.db import transaction
@@ -93,6 +93,8 @@ def assemble_upcoming(env: JobEnv, fire: dt.datetime | None) -> dict[str, Any]:
     day = env.local_date(next_send)
     counts: dict[str, Any] = {"built": 0, "existing": 0, "failed": 0, "date": day.isoformat()}
     problems: list[str] = []
+    fresh = _import_feeds(env, problems)
+    counts["imported"] = len(fresh)
     with transaction(env.sessions) as session:
         slugs = [m.slug for m in lists_repo.all_lists(session)]
     for slug in slugs:
@@ -110,11 +112,41 @@ def assemble_upcoming(env: JobEnv, fire: dt.datetime | None) -> dict[str, Any]:
     with transaction(env.sessions) as session:
         rows = queue_repo.issues_on(session, day)
         summaries = [_summary(issue, slug) for issue, slug in rows]
-    counts["notified"] = notify_review(env.settings, day, summaries, problems)
+    counts["notified"] = notify_review(env.settings, day, summaries, problems, fresh=fresh)
     if counts["failed"]:
         counts["status"] = "failed"
         counts["detail"] = "; ".join(problems)
     return counts
+
+
+def _import_feeds(env: JobEnv, problems: list[str]) -> list[FreshArticle]:
+    """Import NEWSLETTER_FEEDS; a feed that fails is a problem in the notice, not a stop."""
+    fresh: list[FreshArticle] = []
+    for url in env.settings.feeds:
+        try:
+            result = feeds.import_feed(env.settings, url, today=env.local_date())
+        except NewsletterError as exc:
+            problems.append(f"feed not imported: {exc}")
+            log_event(log, "feed.failed", str(exc), level=logging.ERROR)
+            continue
+        fresh.extend(FreshArticle(w.slug, w.title, result.source) for w in result.written)
+        for skipped in result.skipped:
+            # Logged, not put in the notice: a post that cannot be an article (an http
+            # link) would otherwise be "news" in every week's notice.
+            log_event(
+                log,
+                "feed.skipped",
+                f"{skipped.title}: {skipped.reason}",
+                level=logging.WARNING,
+            )
+        log_event(
+            log,
+            "feed.imported",
+            f"{len(result.written)} new from {result.source}",
+            imported=len(result.written),
+            already=result.already,
+        )
+    return fresh
 
 
 # -- send -------------------------------------------------------------------------------
