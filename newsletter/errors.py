@@ -24,6 +24,7 @@ so callers never have to know which library failed.
     │   ├── AddressError         an email address is invalid
     │   ├── PersonNameError      a name is too long or holds control characters, < or >
     │   ├── ImportFileError      a CSV file cannot be read at all
+    │   ├── TimezoneError        a time zone name or local time of day is not usable
     │   └── TokenError           a token is forged, altered or expired
     │       └── TokenExpiredError
     ├── DeliveryError            sending failed
@@ -134,6 +135,10 @@ class AddressError(AudienceError):
 
 class PersonNameError(AudienceError):
     """A person's name is too long or holds characters a name never needs."""
+
+
+class TimezoneError(AudienceError):
+    """A time zone name (IANA) or a local time of day (``HH:MM``) is not usable."""
 
 
 class ImportFileError(AudienceError):

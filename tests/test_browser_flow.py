@@ -24,6 +24,7 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 from test_web_support import ADMIN_TOKEN, LIST_NAME, LIST_SLUG, web_settings
 
+from newsletter.audience.timezones import normalize_timezone
 from newsletter.services import audience
 from newsletter.services.issues import approve_issue, build_issue
 from newsletter.services.issues_send import send_issue
@@ -137,6 +138,9 @@ def test_sign_up_confirm_receive_and_unsubscribe_in_a_browser(
         assert member.consent_source == "web-form"
         assert member.consent_ip == "127.0.0.1"
         assert "Chrome" in (member.consent_user_agent or "")
+        # The form's script filled in the browser's own time zone.
+        zone = driver.execute_script("return Intl.DateTimeFormat().resolvedOptions().timeZone")
+        assert audience.show_subscriber(sessions, EMAIL).timezone == normalize_timezone(zone)
 
         # 3. An issue goes out; Maria's copy lands in the outbox.
         issue = build_issue(cfg, engine, LIST_SLUG)

@@ -93,7 +93,7 @@ def test_import_export_round_trip(tmp_path: Path) -> None:
 
     code, out = run("subscribers", "export", "--list", "back-care")
     assert code == 0
-    assert "ann@x.org,Ann Lee,,Springfield" in out
+    assert "ann@x.org,Ann Lee,,,Springfield" in out
 
     code, out = run("subscribers", "import", str(tmp_path / "missing.csv"), "--list", "back-care")
     assert code == 1 and "cannot open" in out

@@ -28,7 +28,7 @@ def test_write_csv_columns_and_values() -> None:
     people = [Profile(1, "a@x.org", "a@x.org", "A, B", None, {"z": "1", "City": "S"})]
     count = write_csv(out, people, attribute_columns(["z", "City", "email", "Name"]))
     assert count == 1
-    assert out.getvalue() == 'email,name,first_name,City,z\r\na@x.org,"A, B",,S,1\r\n'
+    assert out.getvalue() == 'email,name,first_name,timezone,City,z\r\na@x.org,"A, B",,,S,1\r\n'
 
 
 def test_round_trip(sessions: Sessions, tmp_path: Path) -> None:
@@ -43,7 +43,7 @@ def test_round_trip(sessions: Sessions, tmp_path: Path) -> None:
     with exported.open("w", encoding="utf-8-sig", newline="") as handle:
         assert audience.export_csv(sessions, "back-care", handle) == 3
     text = exported.read_text(encoding="utf-8-sig")
-    assert text.splitlines()[0] == "email,name,first_name,City,Notes,last_name"
+    assert text.splitlines()[0] == "email,name,first_name,timezone,City,Notes,last_name"
 
     # Re-importing the export into the same list changes nothing ...
     again = audience.import_csv(sessions, exported, "back-care", confirmed=True)

@@ -171,7 +171,7 @@ def test_plan_chunk_applies_the_consent_rules() -> None:
         (4, SkipReason.UNSUBSCRIBED),
     ]
     assert plan.confirm_ids == [2] and plan.join_ids == [4]
-    assert plan.profile_updates == [(3, "Old", None, {"a": "2"})]
+    assert plan.profile_updates == [(3, "Old", None, {"a": "2"}, None)]
     assert [(r.row, o) for r, o in plan.outcomes] == [
         (2, Outcome.ADDED),
         (5, Outcome.UPDATED),

@@ -22,18 +22,18 @@ from newsletter.storage.models import Base, MailingList, Membership, Subscriber,
 Sessions = sessionmaker[Session]
 
 CSV = (
-    "Email,First Name,Last Name,City,Notes\n"
-    "new1@x.org,Ann,Lee,Springfield,\n"
-    "NEW1@x.org,Dup,,,\n"
-    "broken,Bad,,,\n"
-    "blocked@x.org,Blocked,,,\n"
-    "left@x.org,Left,,,\n"
-    "kept@x.org,,,,\n"
-    "renamed@x.org,Newname,Smith,,vip\n"
-    "pending@x.org,,,Riverton,\n"
-    "other-list@x.org,Olga,,,\n"
-    '"quoted, comma"@x.org,,,,\n'
-    'new2@x.org,Émile,Zola,Ogdenville,"line one\nline two"\n'
+    "Email,First Name,Last Name,City,Notes,Timezone\n"
+    "new1@x.org,Ann,Lee,Springfield,,europe/paris\n"
+    "NEW1@x.org,Dup,,,,\n"
+    "broken,Bad,,,,\n"
+    "blocked@x.org,Blocked,,,,\n"
+    "left@x.org,Left,,,,\n"
+    "kept@x.org,,,,,Asia/Tokyo\n"
+    "renamed@x.org,Newname,Smith,,vip,America/Chicago\n"
+    "pending@x.org,,,Riverton,,\n"
+    "other-list@x.org,Olga,,,,\n"
+    '"quoted, comma"@x.org,,,,,\n'
+    'new2@x.org,Émile,Zola,Ogdenville,"line one\nline two",\n'
 )
 
 
@@ -68,6 +68,7 @@ def _state(sessions: Sessions) -> list[tuple[Any, ...]]:
                 Subscriber.name,
                 Subscriber.first_name,
                 Subscriber.attributes,
+                Subscriber.timezone,
                 MailingList.slug,
                 Membership.status,
                 Membership.consent_source,

@@ -318,6 +318,9 @@ def test_signup_page_embeds_the_documented_snippet(web: Web) -> None:
             "{{ action }}", "https://newsletter.riverbendclinic.example.org/subscribe"
         )
         expected = expected.replace("{{ list_slug }}", "back-care")
+        expected = expected.replace(
+            "{{ script_url }}", "https://newsletter.riverbendclinic.example.org/static/timezone.js"
+        )
         assert expected in docs, expected
 
 
@@ -325,3 +328,15 @@ def test_signup_page_names_the_list_from_the_query(web: Web) -> None:
     page = web.client.get("/signup", params={"list": "sciatica"})
     assert 'name="list" value="sciatica"' in page.text
     assert web.client.get("/signup", params={"list": "x" * 500}).status_code == 422
+
+
+def test_the_browser_time_zone_is_stored_and_an_unknown_one_ignored(web: Web) -> None:
+    page = web.client.get("/signup")
+    assert 'name="timezone" value=""' in page.text
+    assert 'src="http://testserver/static/timezone.js"' in page.text
+    assert "resolvedOptions().timeZone" in web.client.get("/static/timezone.js").text
+    web.client.post("/subscribe", data={**FORM, "timezone": "pacific/auckland"})
+    assert audience.show_subscriber(web.sessions, FORM["email"]).timezone == "Pacific/Auckland"
+    other = {**FORM, "email": "bo@example.org", "timezone": "Mars/Olympus_Mons"}
+    assert web.client.post("/subscribe", data=other).status_code == 200
+    assert audience.show_subscriber(web.sessions, "bo@example.org").timezone is None

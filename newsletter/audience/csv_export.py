@@ -1,6 +1,6 @@
 """Writing subscriber CSV files that ``subscribers import`` reads back unchanged.
 
-Columns: ``email``, ``name``, ``first_name``, then one column per attribute key
+Columns: ``email``, ``name``, ``first_name``, ``timezone``, then one column per attribute key
 (sorted), so export -> import is a round trip: the same people, names and
 attributes, every row reported as unchanged.
 """
@@ -13,7 +13,7 @@ from typing import Any, Protocol, TextIO
 
 from newsletter.audience.csv_import import field_for_header
 
-BASE_COLUMNS = ("email", "name", "first_name")
+BASE_COLUMNS = ("email", "name", "first_name", "timezone")
 
 
 class ExportedPerson(Protocol):
@@ -25,6 +25,8 @@ class ExportedPerson(Protocol):
     def first_name(self) -> str | None: ...
     @property
     def attributes(self) -> dict[str, Any]: ...
+    @property
+    def timezone(self) -> str | None: ...
 
 
 def attribute_columns(keys: Iterable[str]) -> list[str]:
@@ -44,6 +46,7 @@ def write_csv(out: TextIO, people: Iterable[ExportedPerson], attributes: Sequenc
                 person.email,
                 person.name or "",
                 person.first_name or "",
+                person.timezone or "",
                 *(_cell(values.get(key)) for key in attributes),
             ]
         )

@@ -21,14 +21,15 @@ from typing import BinaryIO
 
 from newsletter.audience.addresses import normalize_email
 from newsletter.audience.names import MAX_NAME_LENGTH, name_problem
-from newsletter.errors import AddressError, ImportFileError
+from newsletter.audience.timezones import normalize_timezone
+from newsletter.errors import AddressError, ImportFileError, TimezoneError
 
 # A single cell above this is not a name or an attribute; the row is rejected.
 MAX_FIELD_CHARS = 128 * 1024
 # A physical line above this means the file is not a subscriber CSV; reading stops.
 MAX_LINE_BYTES = 4 * 1024 * 1024
 
-FIELDS = ("email", "name", "first_name", "last_name")
+FIELDS = ("email", "name", "first_name", "last_name", "timezone")
 _ALIASES = {
     "email": "email",
     "e mail": "email",
@@ -43,6 +44,9 @@ _ALIASES = {
     "lastname": "last_name",
     "surname": "last_name",
     "family name": "last_name",
+    "timezone": "timezone",
+    "time zone": "timezone",
+    "tz": "timezone",
 }
 
 
@@ -67,6 +71,8 @@ class CsvRow:
     first_name: str | None
     attributes: dict[str, str]
     cells: list[str]
+    timezone: str | None = None
+    """IANA name as the tz database spells it; None when the cell was empty."""
 
 
 @dataclass(slots=True)
@@ -85,6 +91,7 @@ class Columns:
     first_name: int | None
     last_name: int | None
     attributes: tuple[tuple[int, str], ...]
+    timezone: int | None = None
 
 
 def _map_columns(path: Path, headers: list[str]) -> Columns:
@@ -119,6 +126,7 @@ def _map_columns(path: Path, headers: list[str]) -> Columns:
         first_name=known.get("first_name"),
         last_name=known.get("last_name"),
         attributes=tuple(attributes),
+        timezone=known.get("timezone"),
     )
 
 
@@ -244,10 +252,16 @@ def _parse_row(columns: Columns, row_no: int, cells: list[str]) -> CsvRow | Reje
     if name is not None and len(name) > MAX_NAME_LENGTH:
         detail = f"first and last name together are longer than {MAX_NAME_LENGTH} characters"
         return Rejected(row_no, SkipReason.INVALID, detail, cells)
+    timezone = _cell(cells, columns.timezone) or None
+    if timezone is not None:
+        try:
+            timezone = normalize_timezone(timezone)
+        except TimezoneError as exc:
+            return Rejected(row_no, SkipReason.INVALID, f"timezone: {exc}", cells)
     attributes = {
         header: value for index, header in columns.attributes if (value := _cell(cells, index))
     }
     if last_name:
         # Kept so that nothing in the file is lost and an export gives it back.
         attributes["last_name"] = last_name
-    return CsvRow(row_no, email, key, name, first_name, attributes, cells)
+    return CsvRow(row_no, email, key, name, first_name, attributes, cells, timezone)

@@ -33,6 +33,8 @@ class StoredProfile(Protocol):
     def first_name(self) -> str | None: ...
     @property
     def attributes(self) -> dict[str, Any]: ...
+    @property
+    def timezone(self) -> str | None: ...
 
 
 # The report's words for the two consent skips; the PostgreSQL bulk path writes the same.
@@ -55,8 +57,8 @@ class Outcome(enum.StrEnum):
 @dataclass
 class ChunkPlan:
     new_subscribers: list[CsvRow] = field(default_factory=list)
-    # (subscriber id, name, first name, attributes) for existing people whose profile changes
-    profile_updates: list[tuple[int, str | None, str | None, dict[str, Any]]] = field(
+    # (subscriber id, name, first name, attributes, timezone) for people whose profile changes
+    profile_updates: list[tuple[int, str | None, str | None, dict[str, Any], str | None]] = field(
         default_factory=list
     )
     # existing subscribers who join the list
@@ -69,14 +71,16 @@ class ChunkPlan:
 
 def merged_profile(
     stored: StoredProfile, row: CsvRow
-) -> tuple[str | None, str | None, dict[str, Any]] | None:
+) -> tuple[str | None, str | None, dict[str, Any], str | None] | None:
     """The merged profile, or None when the row changes nothing."""
     name = row.name or stored.name
     first_name = row.first_name or stored.first_name
     attributes = {**stored.attributes, **row.attributes}
-    if (name, first_name, attributes) == (stored.name, stored.first_name, stored.attributes):
+    timezone = row.timezone or stored.timezone
+    merged = (name, first_name, attributes, timezone)
+    if merged == (stored.name, stored.first_name, stored.attributes, stored.timezone):
         return None
-    return name, first_name, attributes
+    return merged
 
 
 def plan_chunk(

@@ -144,6 +144,9 @@ def add(
     list_slug: str = typer.Option(..., "--list", help="The list to add it to."),
     name: str | None = typer.Option(None, "--name", help="Full name."),
     first_name: str | None = typer.Option(None, "--first-name", help="First name (greeting)."),
+    timezone: str | None = typer.Option(
+        None, "--timezone", help="IANA time zone, e.g. Europe/Paris (local-time delivery)."
+    ),
     confirmed: bool = typer.Option(
         False, "--confirmed", help="Consent was given elsewhere: subscribe without opt-in."
     ),
@@ -153,7 +156,13 @@ def add(
     cfg = common.settings()
     sessions = session_factory(common.engine(cfg))
     result = audience.add_subscriber(
-        sessions, list_slug, email, name=name, first_name=first_name, confirmed=confirmed
+        sessions,
+        list_slug,
+        email,
+        name=name,
+        first_name=first_name,
+        confirmed=confirmed,
+        timezone=timezone,
     )
     if as_json:
         common.print_json(
@@ -222,7 +231,7 @@ def show(
         common.print_json(data)
         return
     common.console.print(f"[bold]{view.email}[/bold]", markup=True)
-    for label in ("subscriber_id", "name", "first_name", "created_at"):
+    for label in ("subscriber_id", "name", "first_name", "timezone", "created_at"):
         if data[label] is not None:
             common.console.print(f"  {label}: {data[label]}")
     for key, value in view.attributes.items():
@@ -263,6 +272,7 @@ def _view_dict(view: audience.SubscriberView) -> dict[str, Any]:
         "subscriber_id": view.subscriber_id,
         "name": view.name,
         "first_name": view.first_name,
+        "timezone": view.timezone,
         "attributes": view.attributes,
         "created_at": when(view.created_at),
         "memberships": [

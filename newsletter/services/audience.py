@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from newsletter.audience.addresses import normalize_email
 from newsletter.audience.import_report import ImportSummary
 from newsletter.audience.names import clean_name
+from newsletter.audience.timezones import normalize_timezone, parse_local_time
 from newsletter.errors import AudienceError, NotFoundError
 from newsletter.services.audience_csv import IMPORT_CHUNK, export_csv, import_csv
 from newsletter.storage.db import transaction
@@ -57,6 +58,7 @@ __all__ = [
     "subscribe_pending",
     "unsubscribe",
     "unsubscribe_email",
+    "update_list_delivery",
 ]
 
 Sessions = sessionmaker[Session]
@@ -76,6 +78,10 @@ class ListInfo:
     from_email: str | None
     reply_to: str | None
     created_at: dt.datetime
+    local_time: str | None = None
+    """``HH:MM``: each member gets the issue at this time in their own zone; None: off."""
+    timezone: str | None = None
+    """The zone for members without one (None: NEWSLETTER_TIMEZONE)."""
 
     @classmethod
     def of(cls, row: MailingList) -> ListInfo:
@@ -88,6 +94,8 @@ class ListInfo:
             row.from_email,
             row.reply_to,
             row.created_at,
+            row.local_time,
+            row.timezone,
         )
 
 
@@ -203,6 +211,7 @@ class SubscriberView:
     created_at: dt.datetime | None
     memberships: tuple[MembershipView, ...]
     suppression: SuppressionInfo | None
+    timezone: str | None = None
 
 
 # ---------------------------------------------------------------- lists
@@ -217,6 +226,8 @@ def create_list(
     from_name: str | None = None,
     from_email: str | None = None,
     reply_to: str | None = None,
+    local_time: str | None = None,
+    timezone: str | None = None,
 ) -> ListInfo:
     """Create a list; ``ConflictError`` if the slug exists."""
     if not SLUG_PATTERN.fullmatch(slug):
@@ -227,6 +238,7 @@ def create_list(
         raise AudienceError(f"list {slug!r} needs a name")
     senders = {"from email": from_email, "reply-to": reply_to}
     checked = {k: normalize_email(v).email if v else None for k, v in senders.items()}
+    delivery = _delivery_values(local_time, timezone)
     with transaction(sessions) as session:
         row = lists.create(
             session,
@@ -237,6 +249,35 @@ def create_list(
             from_email=checked["from email"],
             reply_to=checked["reply-to"],
         )
+        row.local_time, row.timezone = delivery
+        return ListInfo.of(row)
+
+
+def _delivery_values(local_time: str | None, timezone: str | None) -> tuple[str | None, str | None]:
+    """``local_time`` as ``HH:MM`` (``off``/None: none) and ``timezone`` as an IANA name."""
+    at = None
+    if local_time is not None and local_time.strip().lower() != "off":
+        at = f"{parse_local_time(local_time):%H:%M}"
+    return at, normalize_timezone(timezone) if timezone else None
+
+
+_UNCHANGED = "unchanged"
+
+
+def update_list_delivery(
+    sessions: Sessions,
+    slug: str,
+    *,
+    local_time: str | None = _UNCHANGED,
+    timezone: str | None = _UNCHANGED,
+) -> ListInfo:
+    """Turn local-time delivery on (``HH:MM``) or off (``off``), or set the list's zone."""
+    with transaction(sessions) as session:
+        row = lists.get_by_slug(session, slug)
+        if local_time != _UNCHANGED:
+            row.local_time = _delivery_values(local_time, None)[0]
+        if timezone != _UNCHANGED:
+            row.timezone = _delivery_values(None, timezone)[1]
         return ListInfo.of(row)
 
 
@@ -277,8 +318,12 @@ def subscribe_pending(
     ip: str | None,
     user_agent: str | None,
     first_name: str | None = None,
+    timezone: str | None = None,
 ) -> SubscribeResult:
     """A sign-up awaiting double opt-in. ``AddressError`` for a bad address.
+
+    ``timezone`` (an IANA name, e.g. the browser's) is stored when given; the latest
+    one given wins, since people move.
 
     Nothing here re-subscribes anyone: a former member stays unsubscribed and a
     suppressed address stays out until ``confirm`` records fresh consent.
@@ -287,6 +332,7 @@ def subscribe_pending(
     address = normalize_email(email)
     name = clean_name(name, "name")
     first_name = clean_name(first_name, "first name")
+    zone = normalize_timezone(timezone) if timezone else None
     with transaction(sessions) as session:
         mailing_list = lists.get_by_slug(session, list_slug)
         suppressed = suppressions.get(session, address.key) is not None
@@ -305,6 +351,8 @@ def subscribe_pending(
             name=name or None,
             first_name=first_name or None,
         )
+        if zone is not None and person.timezone != zone:
+            person.timezone = zone
         member, created = memberships.ensure(
             session,
             list_id=mailing_list.id,
@@ -333,6 +381,7 @@ def add_subscriber(
     first_name: str | None = None,
     confirmed: bool = False,
     source: str = "cli:add",
+    timezone: str | None = None,
 ) -> SubscribeResult:
     """Add one person by hand; with ``confirmed`` consent was given elsewhere."""
     result = subscribe_pending(
@@ -344,6 +393,7 @@ def add_subscriber(
         ip=None,
         user_agent=None,
         first_name=first_name,
+        timezone=timezone,
     )
     if confirmed and result.outcome in (
         SubscribeOutcome.CREATED,
@@ -462,6 +512,7 @@ def show_subscriber(sessions: Sessions, email: str) -> SubscriberView:
             created_at=person.created_at if person else None,
             memberships=shown,
             suppression=SuppressionInfo.of(suppression) if suppression else None,
+            timezone=person.timezone if person else None,
         )
 
 

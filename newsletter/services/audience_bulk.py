@@ -90,11 +90,19 @@ class BulkImporter(ImportWriter):
                 None,
                 None,
                 self._cells(r.cells),
+                r.timezone,
             )
             for r in self.rows
         ]
         staged.extend(
-            (j.row, None, None, None, None, None, j.reason.value, j.detail, self._cells(j.cells))
+            (
+                j.row,
+                *(None,) * 5,
+                j.reason.value,
+                j.detail,
+                self._cells(j.cells),
+                None,
+            )
             for j in self.pending
         )
         bulk_import.copy_rows(session, staged)

@@ -144,6 +144,7 @@ class _Importer(ImportWriter):
                         "name": r.name,
                         "first_name": r.first_name,
                         "attributes": r.attributes,
+                        "timezone": r.timezone,
                         "created_at": now,
                     }
                     for r in plan.new_subscribers
@@ -154,8 +155,8 @@ class _Importer(ImportWriter):
         subscribers.update_profiles(
             session,
             [
-                {"b_id": i, "b_name": n, "b_first_name": f, "b_attributes": a}
-                for i, n, f, a in plan.profile_updates
+                {"b_id": i, "b_name": n, "b_first_name": f, "b_attributes": a, "b_timezone": z}
+                for i, n, f, a, z in plan.profile_updates
             ],
         )
         status = MembershipStatus.SUBSCRIBED if self.confirmed else MembershipStatus.PENDING

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter.audience.timezones import normalize_timezone
 from newsletter.audience.tokens import TokenSigner
 from newsletter.delivery.payload import MessageTemplate, Recipient, build_body, encode_body
 from newsletter.delivery.senders import Sender
-from newsletter.errors import NotFoundError, TokenError
+from newsletter.errors import NotFoundError, TimezoneError, TokenError
 from newsletter.logs import log_event
 from newsletter.render.renderer import RenderContext, render_email
 from newsletter.services import audience, limits
@@ -45,6 +46,8 @@ class SignupRequest:
     list_slug: str
     ip: str | None
     user_agent: str | None
+    timezone: str | None = None
+    """What the browser reported; an unknown name is dropped, never an error for the reader."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,16 @@ def token_ref(token: str) -> str:
     return token[:6] + "…"
 
 
+def known_timezone(value: str | None) -> str | None:
+    """The canonical zone name, or None for an empty or unknown one (old browsers)."""
+    if not value:
+        return None
+    try:
+        return normalize_timezone(value)
+    except TimezoneError:
+        return None
+
+
 def default_list_slug(sessions: Sessions) -> str | None:
     """The only list's slug, so a form without a ``list`` field works on a one-list site."""
     with transaction(sessions) as session:
@@ -127,6 +140,7 @@ def request_signup(sessions: Sessions, request: SignupRequest) -> PendingConfirm
         ip=(request.ip or "")[:MAX_IP] or None,
         user_agent=(request.user_agent or "")[:MAX_USER_AGENT] or None,
         first_name=name.split()[0][:100] if name else None,
+        timezone=known_timezone(request.timezone),
     )
     log_event(log, "signup.requested", outcome=str(result.outcome), list_id=result.list_id)
     if not result.needs_confirmation or result.subscriber_id is None:

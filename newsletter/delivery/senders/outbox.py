@@ -6,7 +6,7 @@ applied, with ``X-Newsletter-Batch-Id`` and ``X-Newsletter-Send-At`` headers say
 SendGrid batch it is staged in and when SendGrid would deliver it), so a person can open
 one email and a script can check every request. Both are written to a temp file and
 renamed, so a reader never sees half a file. Batch ids and their cancel/pause states live
-in ``scheduled_sends.json`` in the same directory.
+in ``batches/scheduled_sends.json`` under the same directory.
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ class OutboxSender(LocalBatchApi):
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
-        self.batches = LocalBatches("outbox", path=self.directory / "scheduled_sends.json")
+        # In a folder of its own, so "every *.json here is a request" stays true.
+        state = self.directory / "batches" / "scheduled_sends.json"
+        self.batches = LocalBatches("outbox", path=state)
 
     def send(self, body: bytes, *, batch_key: str) -> SendResult:
         if not _SAFE_KEY.match(batch_key):

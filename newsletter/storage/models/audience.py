@@ -37,6 +37,10 @@ class MailingList(Base):
     from_email: Mapped[str | None] = mapped_column(String(320))
     reply_to: Mapped[str | None] = mapped_column(String(320))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Local-time delivery: "09:00" sends each member at 09:00 in their own zone, members
+    # without one in ``timezone`` (or NEWSLETTER_TIMEZONE when that is empty too).
+    local_time: Mapped[str | None] = mapped_column(String(5))
+    timezone: Mapped[str | None] = mapped_column(String(64))
 
 
 class Subscriber(Base):
@@ -51,6 +55,8 @@ class Subscriber(Base):
     first_name: Mapped[str | None] = mapped_column(String(100))
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # IANA name as the tz database spells it; None: the list's zone applies.
+    timezone: Mapped[str | None] = mapped_column(String(64))
 
 
 class Membership(Base):

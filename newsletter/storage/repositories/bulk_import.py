@@ -32,6 +32,7 @@ COPY_COLUMNS = (
     "reason",
     "detail",
     "cells",
+    "timezone",
 )
 
 _CREATE = """
@@ -44,7 +45,8 @@ CREATE TEMPORARY TABLE import_rows (
     attributes text,
     reason text,
     detail text,
-    cells text
+    cells text,
+    timezone text
 ) ON COMMIT DROP
 """
 
@@ -62,9 +64,12 @@ SELECT r.row_no, r.email, r.email_key, r.name, r.first_name, r.attributes, r.cel
        coalesce(r.name, s.name) AS new_name,
        coalesce(r.first_name, s.first_name) AS new_first_name,
        coalesce(s.attributes::jsonb, '{}'::jsonb) || r.attributes::jsonb AS new_attributes,
+       r.timezone, coalesce(r.timezone, s.timezone) AS new_timezone,
        s.id IS NOT NULL AND (coalesce(r.name, s.name), coalesce(r.first_name, s.first_name),
-            coalesce(s.attributes::jsonb, '{}'::jsonb) || r.attributes::jsonb)
-            IS DISTINCT FROM (s.name, s.first_name, coalesce(s.attributes::jsonb, '{}'::jsonb))
+            coalesce(s.attributes::jsonb, '{}'::jsonb) || r.attributes::jsonb,
+            coalesce(r.timezone, s.timezone))
+            IS DISTINCT FROM (s.name, s.first_name, coalesce(s.attributes::jsonb, '{}'::jsonb),
+            s.timezone)
             AS changed
 FROM import_rows r
 LEFT JOIN suppressions x ON x.email_key = r.email_key
@@ -80,8 +85,8 @@ CASE WHEN sid IS NULL OR state IS NULL THEN 'added'
 """
 
 _NEW_SUBSCRIBERS = """
-INSERT INTO subscribers (email, email_key, name, first_name, attributes, created_at)
-SELECT email, email_key, name, first_name, attributes::json, %(now)s
+INSERT INTO subscribers (email, email_key, name, first_name, attributes, timezone, created_at)
+SELECT email, email_key, name, first_name, attributes::json, timezone, %(now)s
 FROM import_plan WHERE reason IS NULL AND sid IS NULL
 ORDER BY row_no
 ON CONFLICT (email_key) DO NOTHING
@@ -89,7 +94,8 @@ ON CONFLICT (email_key) DO NOTHING
 
 _PROFILES = """
 UPDATE subscribers
-SET name = p.new_name, first_name = p.new_first_name, attributes = p.new_attributes::json
+SET name = p.new_name, first_name = p.new_first_name, attributes = p.new_attributes::json,
+    timezone = p.new_timezone
 FROM import_plan p
 WHERE subscribers.id = p.sid AND p.reason IS NULL AND p.changed
 """

@@ -25,6 +25,7 @@ class Profile(NamedTuple):
     name: str | None
     first_name: str | None
     attributes: dict[str, Any]
+    timezone: str | None = None
 
 
 def insert_ignoring_conflicts(
@@ -161,13 +162,13 @@ def profiles_by_key(session: Session, keys: Sequence[str]) -> dict[str, Profile]
     """Existing subscribers among ``keys``."""
     found: dict[str, Profile] = {}
     sql = (
-        "SELECT id, email, email_key, name, first_name, attributes"
+        "SELECT id, email, email_key, name, first_name, attributes, timezone"
         " FROM subscribers WHERE email_key IN ({values})"
     )
-    for sid, email, key, name, first_name, stored in rows_where_in(session, sql, keys):
+    for sid, email, key, name, first_name, stored, zone in rows_where_in(session, sql, keys):
         # SQLite hands back the JSON text, psycopg the decoded value.
         attributes = json.loads(stored) if isinstance(stored, str) else stored
-        found[key] = Profile(sid, email, key, name, first_name, attributes or {})
+        found[key] = Profile(sid, email, key, name, first_name, attributes or {}, zone)
     return found
 
 
@@ -177,23 +178,24 @@ def ids_by_key(session: Session, keys: Sequence[str]) -> dict[str, int]:
 
 
 def insert_many(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert new subscribers (keys: email, email_key, name, first_name, attributes, created_at)."""
+    """Insert new subscribers (keys: email, email_key, name, first_name, attributes,
+    created_at, and optionally timezone)."""
     bulk_insert_ignoring_conflicts(session, SUBSCRIBERS, rows, ["email_key"])
 
 
 def update_profiles(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Rewrite name, first_name and attributes (keys: b_id, b_name, b_first_name, b_attributes)."""
+    """Rewrite the profile (keys: b_id, b_name, b_first_name, b_attributes, and
+    b_timezone, which is left alone when the rows do not carry it)."""
     if not rows:
         return
-    stmt = (
-        update(SUBSCRIBERS)
-        .where(SUBSCRIBERS.c.id == bindparam("b_id"))
-        .values(
-            name=bindparam("b_name"),
-            first_name=bindparam("b_first_name"),
-            attributes=bindparam("b_attributes", type_=SUBSCRIBERS.c.attributes.type),
-        )
-    )
+    values: dict[str, Any] = {
+        "name": bindparam("b_name"),
+        "first_name": bindparam("b_first_name"),
+        "attributes": bindparam("b_attributes", type_=SUBSCRIBERS.c.attributes.type),
+    }
+    if all("b_timezone" in row for row in rows):
+        values["timezone"] = bindparam("b_timezone")
+    stmt = update(SUBSCRIBERS).where(SUBSCRIBERS.c.id == bindparam("b_id")).values(**values)
     session.connection().execute(stmt, list(rows))
 
 
@@ -213,6 +215,7 @@ def iter_list_members(
             SUBSCRIBERS.c.name,
             SUBSCRIBERS.c.first_name,
             SUBSCRIBERS.c.attributes,
+            SUBSCRIBERS.c.timezone,
         )
         .join(Membership, Membership.subscriber_id == SUBSCRIBERS.c.id)
         .where(Membership.list_id == list_id, Membership.status.in_(list(statuses)))

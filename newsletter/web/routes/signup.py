@@ -53,8 +53,11 @@ class SignupForm(BaseModel):
     website: str | None = Field(
         default=None, max_length=2000, description="leave empty (bots fill it in)"
     )
+    timezone: str | None = Field(
+        default=None, max_length=64, description="the browser's IANA time zone, optional"
+    )
 
-    @field_validator("email", "name", "list")
+    @field_validator("email", "name", "list", "timezone")
     @classmethod
     def _no_control_characters(cls, value: str | None) -> str | None:
         if value is not None and _CONTROL.search(value):
@@ -98,7 +101,10 @@ async def signup_page(
     if list_slug is None:
         list_slug = await run_in_threadpool(default_list_slug, state.sessions) or ""
     action = str(request.url_for("subscribe"))
-    return state.pages.response("signup.html", title="Sign up", action=action, list_slug=list_slug)
+    script_url = str(request.url_for("static", path="timezone.js"))
+    return state.pages.response(
+        "signup.html", title="Sign up", action=action, list_slug=list_slug, script_url=script_url
+    )
 
 
 @router.post(
@@ -146,6 +152,7 @@ async def subscribe(request: Request, background: BackgroundTasks) -> Response:
         list_slug=slug,
         ip=client_ip(request),
         user_agent=request.headers.get("user-agent"),
+        timezone=form.timezone or None,
     )
     try:
         pending = await run_in_threadpool(request_signup, state.sessions, signup)
