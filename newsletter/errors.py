@@ -33,6 +33,7 @@ so callers never have to know which library failed.
     │   ├── SendRetryableError   429/5xx/connection: may be retried
     │   └── SendOutcomeUnknownError  sent, but no answer came back
     ├── IssueStateError          an issue is not in a state that allows the action
+    │   └── NotDueError          sending now would reach inboxes before the issue's time
     ├── FieldError               a request's fields are invalid (carries every
     │                            FieldProblem, each naming its field, for forms)
     ├── SchedulerError           the scheduler cannot start or act
@@ -207,6 +208,10 @@ class FieldError(NewsletterError):
     def for_field(self, field: str) -> list[str]:
         """The messages about ``field``, for showing next to that form field."""
         return [p.message for p in self.problems if p.field == field]
+
+
+class NotDueError(IssueStateError):
+    """Sending now would reach inboxes before the issue's delivery time (``--now`` forces)."""
 
 
 class SchedulerError(NewsletterError):

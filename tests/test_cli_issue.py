@@ -82,9 +82,12 @@ def test_build_approve_send_show_through_the_outbox(ready: None, tmp_path: Path)
     text = _ok("issue", "show", issue_id)
     assert "accepted" in text and "sent" in text
 
-    # A finished send has nothing left to do: exit 1 with a clear reason.
+    # A finished send has nothing left to do: that is success, said plainly.
     rerun = runner.invoke(app, ["issue", "send", issue_id, "--yes"])
-    assert rerun.exit_code == 1 and "already sent" in rerun.output
+    assert rerun.exit_code == 0, rerun.output
+    assert "already sent" in rerun.stdout and "nothing to do" in rerun.stdout
+    as_json = _json("issue", "send", issue_id, "--yes")
+    assert as_json == {"id": int(issue_id), "status": "sent", "ok": True, "nothing_to_do": True}
 
 
 def test_next_issue_does_not_repeat_what_the_list_received(ready: None) -> None:
@@ -105,6 +108,9 @@ def test_send_asks_before_sending(ready: None) -> None:
     declined = runner.invoke(app, ["issue", "send", issue_id], input="n\n")
     assert declined.exit_code == 1
     assert "5 sendable members" in declined.output and "Not sent" in declined.output
+    # The question names the issue's date, its delivery time and zone.
+    assert "dated Tue 24 Nov 2026" in declined.output
+    assert "its delivery time was Tue 24 Nov 2026 at 09:00 America/New_York" in declined.output
     accepted = runner.invoke(app, ["issue", "send", issue_id], input="y\n")
     assert accepted.exit_code == 0, accepted.output
     assert "accepted" in accepted.stdout

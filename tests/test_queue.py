@@ -25,9 +25,15 @@ from tests.test_scheduler_send import LIST, make_list
 
 _ = queue_cmd  # importing it registers the commands on `issue`
 REPO = Path(__file__).resolve().parent.parent
-_SOON = dt.date.today() + dt.timedelta(days=30)
-DAY = _SOON + dt.timedelta(days=(1 - _SOON.weekday()) % 7)
-"""A Tuesday about a month ahead: the default NEWSLETTER_SEND_SCHEDULE sends on Tuesdays."""
+
+
+def tuesday_after(days: int) -> dt.date:
+    """The first Tuesday ``days`` from today or later: the default schedule sends Tuesdays."""
+    soon = dt.date.today() + dt.timedelta(days=days)
+    return soon + dt.timedelta(days=(1 - soon.weekday()) % 7)
+
+
+DAY = tuesday_after(30)
 
 
 @pytest.fixture

@@ -27,12 +27,13 @@ from newsletter.cli.apps import issue_app
 from newsletter.cli.results import print_results
 from newsletter.delivery.runner import BatchEvent
 from newsletter.services import issues as issue_service
-from newsletter.services import issues_send
+from newsletter.services import issues_send, timing
 from newsletter.services.issues import IssueView
 from newsletter.services.issues_send import SendReport, SendStart
 from newsletter.services.results import issue_results
+from newsletter.settings import Settings
 from newsletter.storage.db import session_factory
-from newsletter.storage.models import BatchStatus
+from newsletter.storage.models import BatchStatus, IssueStatus
 
 LOG_EVERY_SECONDS = 5.0
 
@@ -95,9 +96,10 @@ def approve(
     if as_json:
         common.print_json(view.as_dict())
         return
+    note = timing.delivery_note(cfg, view.id, view.issue_date, dt.datetime.now(dt.UTC))
     common.console.print(
         f"Approved issue {view.id} ({view.subject!r}) by {view.approved_by}; "
-        f"content {view.content_hash[:12]}. Send it with `newsletter issue send {view.id}`."
+        f"content {view.content_hash[:12]}. {note}"
     )
 
 
@@ -119,26 +121,37 @@ def send(
             help="Also resend batches whose outcome is unknown (may send twice to them).",
         ),
     ] = False,
+    send_now: Annotated[
+        bool,
+        typer.Option(
+            "--now", help="Send at once even if the issue's delivery time is still ahead."
+        ),
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Send an approved issue, or resume a partial send. Exit 1 unless all was accepted."""
+    """Send an approved issue, or resume a partial send. Exit 1 unless all was accepted.
+
+    An issue dated later is refused until its delivery time unless --now is given.
+    """
     cfg = common.settings()
     engine = common.engine(cfg)
-    if not yes:
-        view, members = issue_service.send_preview(engine, issue_id)
-        question = (
-            f"Send issue {view.id} {view.subject!r} ({view.status}) to list "
-            f"{view.list_slug!r}, {members:,} sendable members now?"
-        )
-        if not typer.confirm(question, default=False, err=True):
-            common.err_console.print("Not sent (use --yes in scripts).")
-            raise typer.Exit(1)
+    check = issues_send.check_send(cfg, engine, issue_id)
+    if check.nothing_left:
+        _nothing_to_do(check, as_json)
+        return
+    # An early send without --now is refused by the service below, so nobody is asked.
+    ask = not yes and (send_now or not check.early)
+    if ask and not typer.confirm(_question(cfg, check), default=False, err=True):
+        common.err_console.print("Not sent (use --yes in scripts).")
+        raise typer.Exit(1)
     display = _Display(enabled=not as_json)
     with _stop_on_signals() as stop, display:
         report = issues_send.send_issue(
             cfg,
             engine,
             issue_id,
+            send_now=send_now,
+            now=check.now,
             resend_unknown=resend_unknown,
             should_stop=stop.is_set,
             on_start=display.start,
@@ -150,6 +163,36 @@ def send(
         _print_report(report)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _question(cfg: Settings, check: issues_send.SendCheck) -> str:
+    view = check.view
+    when = timing.describe_time(check.now, cfg.zone)
+    due = timing.describe_time(check.due, cfg.zone)
+    timing_note = (
+        f"before its delivery time {due}" if check.early else f"its delivery time was {due}"
+    )
+    verb = "Resume" if view.status != IssueStatus.APPROVED else "Send"
+    return (
+        f"{verb} issue {view.id} {view.subject!r} (dated {timing.describe_date(view.issue_date)}, "
+        f"{view.status}) to {check.members:,} sendable members of list {view.list_slug!r} "
+        f"now, {when} ({timing_note})?"
+    )
+
+
+def _nothing_to_do(check: issues_send.SendCheck, as_json: bool) -> None:
+    view = check.view
+    accepted = view.counts.recipients_in(BatchStatus.ACCEPTED) if view.counts else 0
+    if as_json:
+        common.print_json(
+            {"id": view.id, "status": str(view.status), "ok": True, "nothing_to_do": True}
+        )
+        return
+    sent = f" on {view.sent_at:%Y-%m-%d %H:%M} UTC" if view.sent_at else ""
+    common.console.print(
+        f"Issue {view.id} was already sent{sent} ({accepted:,} accepted, no batch left "
+        "to send or with an unknown outcome): nothing to do."
+    )
 
 
 @contextmanager

@@ -7,6 +7,7 @@ and report. It never re-renders: the bodies come from the approved snapshot.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,9 +23,16 @@ from newsletter.delivery.payload import MessageTemplate, Recipient, build_body, 
 from newsletter.delivery.retry import RetryPolicy, send_with_retry
 from newsletter.delivery.runner import BatchEvent, RunResult, SendRunner
 from newsletter.delivery.senders import Sender, make_sender
-from newsletter.errors import DeliveryError, IssueStateError
+from newsletter.errors import DeliveryError, IssueStateError, NotDueError
 from newsletter.render.model import html_part, substitutions
-from newsletter.services.issues import batch_dict, counts_dict
+from newsletter.services import timing
+from newsletter.services.issues import (
+    IssueView,
+    batch_dict,
+    counts_dict,
+    send_preview,
+    show_issue,
+)
 from newsletter.settings import Settings
 from newsletter.storage.db import session_factory, transaction
 from newsletter.storage.models import BatchStatus, Issue, IssueStatus, MailingList
@@ -139,8 +147,15 @@ def send_issue(
     on_batch: Callable[[BatchEvent], None] | None = None,
     sender: Sender | None = None,
     policy: RetryPolicy | None = None,
+    send_now: bool = False,
+    now: dt.datetime | None = None,
 ) -> SendReport:
-    """Send, or resume, an approved issue; see ``docs/delivery.md`` for the guarantees."""
+    """Send, or resume, an approved issue; see ``docs/delivery.md`` for the guarantees.
+
+    An issue not yet due (``now`` before its delivery time) is refused with
+    ``NotDueError`` unless ``send_now``; a send already under way just resumes.
+    """
+    _refuse_early(cfg, engine, issue_id, now=now or dt.datetime.now(dt.UTC), send_now=send_now)
     started = time.monotonic()
     chosen = sender or make_sender(cfg)
     factory = session_factory(engine)
@@ -200,6 +215,56 @@ def send_issue(
         failed=tuple(ledger.batches_in(BatchStatus.FAILED)),
         elapsed=time.monotonic() - started,
         sender=chosen.name,
+    )
+
+
+@dataclass(frozen=True)
+class SendCheck:
+    """What a person should know before a send starts (the CLI's prompt, the console)."""
+
+    view: IssueView
+    members: int
+    """Sendable members of the list right now."""
+    due: dt.datetime
+    now: dt.datetime
+    nothing_left: bool
+    """Already sent to everyone, with no unknown batch: a send has nothing to do."""
+
+    @property
+    def early(self) -> bool:
+        """Not yet due, and not started: sending now would reach inboxes before its time."""
+        return self.view.status == IssueStatus.APPROVED and self.now < self.due
+
+
+def check_send(
+    cfg: Settings, engine: Engine, issue_id: int, *, now: dt.datetime | None = None
+) -> SendCheck:
+    view, members = send_preview(engine, issue_id)
+    unknown = 0
+    if view.status == IssueStatus.SENT:
+        view = show_issue(engine, issue_id)  # with its ledger counts
+        unknown = view.counts.batches_in(BatchStatus.UNKNOWN) if view.counts else 0
+    return SendCheck(
+        view=view,
+        members=members,
+        due=timing.due_time(cfg, view.issue_date),
+        now=now or dt.datetime.now(dt.UTC),
+        nothing_left=view.status == IssueStatus.SENT and unknown == 0,
+    )
+
+
+def _refuse_early(
+    cfg: Settings, engine: Engine, issue_id: int, *, now: dt.datetime, send_now: bool
+) -> None:
+    # Staged sending replaces this refusal: hand the batches to SendGrid now with a
+    # ``send_at`` at the delivery time, so nobody receives the issue early either way.
+    check = check_send(cfg, engine, issue_id, now=now)
+    if send_now or not check.early:
+        return
+    raise NotDueError(
+        f"issue {issue_id} is dated {timing.describe_date(check.view.issue_date)} and is due "
+        f"{timing.describe_time(check.due, cfg.zone)}; nothing was sent. The scheduler's send "
+        f"job sends it then; `newsletter issue send {issue_id} --now` sends it immediately."
     )
 
 

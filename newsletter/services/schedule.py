@@ -173,7 +173,7 @@ def send_due(env: JobEnv, fire: dt.datetime | None) -> dict[str, Any]:
                 problems.append(f"{slug}: issue {issue_id} is past its send time; not sent")
                 continue
             report = issues_send.send_issue(
-                env.settings, env.engine, issue_id, should_stop=env.should_stop
+                env.settings, env.engine, issue_id, should_stop=env.should_stop, now=env.now()
             )
         except NewsletterError as exc:
             counts["failed"] += 1

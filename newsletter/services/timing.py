@@ -51,3 +51,20 @@ def describe_time(instant: dt.datetime, zone: ZoneInfo) -> str:
 def describe_date(day: dt.date) -> str:
     """``Tue 8 Dec 2026``."""
     return f"{day:%a} {day.day} {day:%b %Y}"
+
+
+def delivery_note(settings: Settings, issue_id: int, issue_date: dt.date, now: dt.datetime) -> str:
+    """One sentence for a person who just approved (or is looking at) an issue: when it goes."""
+    scheduled = scheduled_time(settings, issue_date)
+    if scheduled is None:
+        return (
+            f"The send schedule never sends on {describe_date(issue_date)}: send it by hand "
+            f"that day with `newsletter issue send {issue_id}`."
+        )
+    when = describe_time(scheduled, settings.zone)
+    if scheduled > now:
+        return (
+            f"It goes out {when}, when the scheduler's send job runs; "
+            f"`newsletter issue send {issue_id} --now` would send it at once."
+        )
+    return f"It was due {when}; send it now with `newsletter issue send {issue_id}`."
