@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter.audience.addresses import normalize_email
+from newsletter.audience.names import clean_name
 from newsletter.audience.timezones import normalize_timezone
 from newsletter.audience.tokens import TokenSigner
 from newsletter.delivery.payload import MessageTemplate, Recipient, build_body, encode_body
@@ -37,6 +39,9 @@ MAX_IP = 64
 # Sign-ups per client address, counted in the database so every worker and node share it.
 SIGNUP_SCOPE = "signup-ip"
 SIGNUP_WINDOWS: tuple[limits.Window, ...] = (limits.Window(60.0, 5),)
+CONFIRM_SCOPE = "signup-confirmation"
+# At most one confirmation per address and list in 6 hours, and 3 in a week.
+CONFIRM_WINDOWS = (limits.Window(6 * 3600, 1), limits.Window(7 * 24 * 3600, 3))
 
 
 @dataclass(frozen=True)
@@ -123,14 +128,30 @@ def default_list_slug(sessions: Sessions) -> str | None:
     return found[0].slug if len(found) == 1 else None
 
 
-def request_signup(sessions: Sessions, request: SignupRequest) -> PendingConfirmation | None:
+def check_signup(sessions: Sessions, request: SignupRequest) -> None:
+    """What the form can be told at once: ``AddressError``, ``PersonNameError``, ``NotFoundError``.
+
+    Only the request itself and the list are looked at, never the address's state, so
+    this takes the same steps for a new, known or suppressed address.
+    """
+    normalize_email(request.email)
+    clean_name(request.name)
+    with transaction(sessions) as session:
+        lists.get_by_slug(session, request.list_slug)
+
+
+def request_signup(
+    sessions: Sessions, request: SignupRequest, *, now: dt.datetime | None = None
+) -> PendingConfirmation | None:
     """Record a pending sign-up; the confirmation that is due, if any.
 
     ``AddressError`` for an unusable address, ``NotFoundError`` for an unknown list.
-    No confirmation is due for an address already subscribed or suppressed; the caller
-    must answer exactly as if one were, so nobody learns who is on the list.
+    No confirmation is due for an address already subscribed or suppressed, nor within
+    the cooldown (``CONFIRM_WINDOWS`` per address and list, whoever asks), so the form
+    cannot be used to flood someone's inbox. The web runs this after its answer, which
+    is the same for every address, so neither content nor timing tells them apart.
     """
-    name = (request.name or "").strip() or None
+    name = clean_name(request.name)
     result = audience.subscribe_pending(
         sessions,
         request.list_slug,
@@ -139,14 +160,25 @@ def request_signup(sessions: Sessions, request: SignupRequest) -> PendingConfirm
         source=SIGNUP_SOURCE,
         ip=(request.ip or "")[:MAX_IP] or None,
         user_agent=(request.user_agent or "")[:MAX_USER_AGENT] or None,
-        first_name=name.split()[0][:100] if name else None,
+        first_name=name.split()[0] if name else None,
         timezone=known_timezone(request.timezone),
     )
     log_event(log, "signup.requested", outcome=str(result.outcome), list_id=result.list_id)
     if not result.needs_confirmation or result.subscriber_id is None:
         return None
+    subject = f"{result.list_id}:{normalize_email(result.email).key}"
     with transaction(sessions) as session:
+        wait = limits.take(session, CONFIRM_SCOPE, subject, CONFIRM_WINDOWS, now=now)
         list_name = lists.get(session, result.list_id).name
+    if wait is not None:
+        log_event(
+            log,
+            "signup.confirmation_cooldown",
+            "a confirmation went to this address recently: none sent this time",
+            list_id=result.list_id,
+            retry_in_s=round(wait),
+        )
+        return None
     return PendingConfirmation(result.subscriber_id, result.list_id, result.email, name, list_name)
 
 

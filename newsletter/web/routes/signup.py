@@ -20,8 +20,8 @@ from newsletter.audience.names import MAX_NAME_LENGTH, name_problem
 from newsletter.errors import AddressError, NewsletterError, NotFoundError, PersonNameError
 from newsletter.logs import log_event
 from newsletter.services.signup import (
-    PendingConfirmation,
     SignupRequest,
+    check_signup,
     default_list_slug,
     request_signup,
     send_confirmation,
@@ -155,7 +155,7 @@ async def subscribe(request: Request, background: BackgroundTasks) -> Response:
         timezone=form.timezone or None,
     )
     try:
-        pending = await run_in_threadpool(request_signup, state.sessions, signup)
+        await run_in_threadpool(check_signup, state.sessions, signup)
     except AddressError:
         message = "That does not look like an email address. Please check it and try again."
         return _problem(state, as_json, 422, "Please check your address", message)
@@ -163,9 +163,10 @@ async def subscribe(request: Request, background: BackgroundTasks) -> Response:
         return _problem(state, as_json, 422, "Please check your name", f"Your {exc}.")
     except NotFoundError:
         return _problem(state, as_json, 422, "Unknown list", f"There is no list called {slug!r}.")
-    if pending is not None:
-        # After the response: the answer's timing must not tell new from known addresses.
-        background.add_task(_send_confirmation, state, pending)
+    # Everything that depends on the address's state (new, pending, subscribed,
+    # suppressed, in its cooldown) happens after the answer, which is the same for all:
+    # neither its content nor its timing can tell them apart.
+    background.add_task(_record_signup, state, signup)
     return _check_inbox(state, as_json)
 
 
@@ -187,16 +188,23 @@ async def _read_fields(request: Request, media: str) -> dict[str, Any] | Respons
     )
 
 
-def _send_confirmation(state: WebState, pending: PendingConfirmation) -> None:
+def _record_signup(state: WebState, signup: SignupRequest) -> None:
+    """The sign-up's work, after the answer; a failure here is logged, never lost."""
     try:
-        send_confirmation(state.settings, state.signer, state.sender, pending)
+        pending = request_signup(state.sessions, signup)
+        if pending is not None:
+            send_confirmation(state.settings, state.signer, state.sender, pending)
     except NewsletterError as exc:
+        log_event(log, "signup.failed", str(exc), level=logging.ERROR, list=signup.list_slug)
+    except Exception as exc:
+        # A bug, but the person still waits for an email that will not come: say so loudly.
         log_event(
             log,
-            "signup.confirmation_failed",
-            str(exc),
+            "signup.failed",
+            f"{type(exc).__name__}: {exc}",
             level=logging.ERROR,
-            list_id=pending.list_id,
+            exc_info=True,
+            list=signup.list_slug,
         )
 
 
