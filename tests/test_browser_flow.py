@@ -129,7 +129,9 @@ def test_sign_up_confirm_receive_and_unsubscribe_in_a_browser(
         # Opening the link (what a mail scanner does) changes nothing; the button does.
         pending = audience.show_subscriber(sessions, EMAIL).memberships[0].status
         assert pending == MembershipStatus.PENDING
+        old = driver.find_element(By.TAG_NAME, "h1")
         driver.find_element(By.CSS_SELECTOR, "form.actions button[type=submit]").click()
+        WebDriverWait(driver, 10).until(expected_conditions.staleness_of(old))
         assert _heading(driver) == "You are subscribed"
         _shot(driver, "3-confirmed")
 
