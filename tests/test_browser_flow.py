@@ -18,6 +18,7 @@ import orjson
 import pytest
 import uvicorn
 from browser import chromium
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
@@ -82,10 +83,9 @@ def _shot(driver: WebDriver, name: str) -> None:
 
 
 def _heading(driver: WebDriver) -> str:
-    element = WebDriverWait(driver, 10).until(
-        expected_conditions.presence_of_element_located((By.TAG_NAME, "h1"))
-    )
-    return str(element.text)
+    # Read inside the wait: right after a click the old page's h1 may go stale mid-read.
+    wait = WebDriverWait(driver, 10, ignored_exceptions=(StaleElementReferenceException,))
+    return str(wait.until(lambda d: d.find_element(By.TAG_NAME, "h1").text))
 
 
 def _outbox_bodies(outbox: Path, prefix: str) -> list[dict[str, object]]:
