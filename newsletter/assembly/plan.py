@@ -46,6 +46,8 @@ class IssuePlan:
     preheader: str
     articles: tuple[Article, ...]
     tips: tuple[Tip, ...]
+    # The Markdown the intro was written in, kept so the issue can be rebuilt as it was.
+    intro: str = ""
     intro_html: str = ""
     intro_text: str = ""
     source: Literal["auto", "override", "queued"] = "auto"

@@ -265,6 +265,7 @@ def _from_override(
         preheader=override.preheader or default_preheader(articles),
         articles=articles,
         tips=tips,
+        intro=intro,
         intro_html=override.intro_html or markdown.to_html(intro),
         intro_text=markdown.to_text(intro),
         source="queued" if queued else "override",

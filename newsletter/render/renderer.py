@@ -78,16 +78,21 @@ def issue_values(plan: IssuePlan, ctx: RenderContext) -> dict[str, Any]:
 def render_issue(plan: IssuePlan, ctx: RenderContext) -> RenderedIssue:
     """The issue's HTML and text, with substitution tags in place, after every check."""
     html, text = render_pair(ISSUE_TEMPLATE, issue_values(plan, ctx), ctx.templates_dir)
+    check_issue(plan.subject, html, text, postal_address=ctx.postal_address)
+    return RenderedIssue(subject=plan.subject, preheader=plan.preheader, html=html, text=text)
+
+
+def check_issue(subject: str, html: str, text: str, *, postal_address: str) -> None:
+    """Every check an issue must pass; also run on a stored issue before it is approved."""
     check_rendered(
-        plan.subject,
+        subject,
         html,
         text,
-        required=(ctx.postal_address,),
+        required=(postal_address,),
         required_html=(FIRST_NAME_HTML_TAG,),
         required_text=(FIRST_NAME_TAG,),
         require_unsubscribe=True,
     )
-    return RenderedIssue(subject=plan.subject, preheader=plan.preheader, html=html, text=text)
 
 
 def render_email(

@@ -52,6 +52,7 @@ class IssueView:
     recipients: int
     counts: LedgerCounts | None = None
     problem_batches: tuple[BatchInfo, ...] = field(default=())
+    intro: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -131,6 +132,7 @@ def view_of(
         recipients=issue.recipients,
         counts=counts,
         problem_batches=problems,
+        intro=issue.intro or "",
     )
 
 
@@ -212,6 +214,7 @@ def build_issue(
                 content_hash=page.content_hash,
                 source=plan.source,
                 notes=plan.notes,
+                intro=plan.intro,
             ),
         )
         return view_of(issue, list_slug)

@@ -17,7 +17,6 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from newsletter.assembly import ContentHistory, assemble
 from newsletter.content.loader import load_library
 from newsletter.content.models import IssueOverride, Library
 from newsletter.delivery.payload import MessageTemplate, Recipient, build_body, encode_body
@@ -33,11 +32,11 @@ from newsletter.logs import log_event
 from newsletter.render import (
     RenderContext,
     render_email,
-    render_issue,
     substitutions,
 )
 from newsletter.services import timing
-from newsletter.services.issues import IssueView, build_issue, render_context, view_of
+from newsletter.services.issues import IssueView, build_issue, view_of
+from newsletter.services.review import render_picks
 from newsletter.settings import Settings
 from newsletter.storage.db import session_factory, transaction
 from newsletter.storage.models import IssueStatus
@@ -106,6 +105,7 @@ def queue_issue(
     tips: Sequence[str] = (),
     subject: str | None = None,
     preheader: str | None = None,
+    intro: str = "",
     replace: bool = False,
     off_schedule: bool = False,
     today: dt.date | None = None,
@@ -134,6 +134,7 @@ def queue_issue(
         preheader=preheader,
         articles=tuple(articles),
         tips=tuple(tips),
+        intro=intro,
     )
     return build_issue(cfg, engine, list_slug, issue_date, override=override, replace=replace)
 
@@ -175,37 +176,12 @@ def reschedule_issue(
             raise IssueStateError(
                 f"issue {issue_id} is {issue.status}; only a draft or approved issue can move"
             )
-        mailing_list = lists_repo.get(session, issue.list_id)
-        ctx = render_context(cfg, mailing_list)
-        slug = mailing_list.slug
-        articles, tips = tuple(issue.article_slugs), tuple(issue.tip_slugs)
-        subject, preheader = issue.subject, issue.preheader
+        slug = lists_repo.get(session, issue.list_id).slug
+        before = view_of(issue, slug)
     library = load_library(cfg.content_dir)
-    _raise_if(_slug_problems(library, articles, tips, str(cfg.content_dir)))
-    plan = dataclasses.replace(
-        assemble(
-            library.model_copy(
-                update={
-                    "overrides": {
-                        (slug, new_date): IssueOverride(
-                            list_slug=slug,
-                            issue_date=new_date,
-                            subject=subject,
-                            preheader=preheader or None,
-                            articles=articles,
-                            tips=tips,
-                        )
-                    }
-                }
-            ),
-            slug,
-            new_date,
-            ContentHistory(),
-        ),
-        source="queued",
-    )
+    _raise_if(_slug_problems(library, before.article_slugs, before.tip_slugs, str(cfg.content_dir)))
     # The date is printed in the issue, so the content (and its hash) change with it.
-    page = render_issue(plan, ctx)
+    page = render_picks(cfg, engine, before, new_date)
     with transaction(factory) as session:
         moved = queue_repo.reschedule(
             session,

@@ -81,6 +81,8 @@ class Issue(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(20), default="auto")
     notes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The intro note's Markdown, so a rebuild or reschedule keeps it.
+    intro: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     approved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

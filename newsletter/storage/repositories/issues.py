@@ -38,6 +38,7 @@ class NewIssue:
     content_hash: str
     source: str = "auto"
     notes: Sequence[str] = ()
+    intro: str = ""
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ def create_issue(session: Session, new: NewIssue) -> Issue:
         content_hash=new.content_hash,
         source=new.source,
         notes=list(new.notes),
+        intro=new.intro,
         created_at=now,
         updated_at=now,
         snapshot_done=False,

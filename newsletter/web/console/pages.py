@@ -12,11 +12,13 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
+from newsletter.services.timing import describe_date, describe_time
 from newsletter.settings import Settings
 from newsletter.storage.models import UserRole
 from newsletter.web.console import sessions
@@ -52,20 +54,12 @@ NAV: tuple[NavItem, ...] = (
 )
 
 
-def when(value: dt.datetime | None, zone: str) -> str:
-    """``Tue 8 Dec 2026 at 09:00 America/New_York``: a moment as people here read it."""
-    if value is None:
-        return "—"
-    from zoneinfo import ZoneInfo
-
-    local = value.astimezone(ZoneInfo(zone))
-    return f"{local:%a} {local.day} {local:%b %Y} at {local:%H:%M} {zone}"
+def when(value: dt.datetime | None, zone: ZoneInfo) -> str:
+    return "—" if value is None else describe_time(value, zone)
 
 
 def day(value: dt.date | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value:%a} {value.day} {value:%b %Y}"
+    return "—" if value is None else describe_date(value)
 
 
 class ConsolePages:
@@ -77,12 +71,12 @@ class ConsolePages:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        zone = settings.timezone
+        zone = settings.zone
         self._env.filters["when"] = lambda v: when(v, zone)
         self._env.filters["day"] = day
         self._env.globals.update(
             site={"name": settings.from_name, "postal_address": settings.postal_address},
-            zone=zone,
+            zone=settings.timezone,
             static=STATIC_PATH,
             Role=UserRole,
         )

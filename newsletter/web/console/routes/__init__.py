@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from newsletter.web.console.routes import audit, auth, home
+from newsletter.web.console.routes import audit, auth, home, issue_actions, issues
 
-ROUTERS: tuple[APIRouter, ...] = (auth.router, home.router, audit.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    auth.router,
+    home.router,
+    # Before issues: /admin/issues/new must not be read as an issue id.
+    issue_actions.router,
+    issues.router,
+    audit.router,
+)

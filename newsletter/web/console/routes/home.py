@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from newsletter.services import issues
+from newsletter.services.calendar import home_calendar
 from newsletter.web.console import sessions
 from newsletter.web.console.auth import Editor
 from newsletter.web.console.pages import render
@@ -24,5 +24,6 @@ def root(request: Request) -> RedirectResponse:
 
 @router.get("/admin", response_class=HTMLResponse)
 def home(request: Request, actor: Editor) -> HTMLResponse:
-    recent = issues.list_issues(get_state(request).engine, limit=20)
-    return render(request, "home.html", title="Home", recent=recent)
+    state = get_state(request)
+    calendar = home_calendar(state.settings, state.engine)
+    return render(request, "home.html", title="Home", calendar=calendar)
