@@ -92,6 +92,7 @@ class Settings(BaseSettings):
     feeds: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Web
+    archive: bool = True
     sendgrid_webhook_public_key: str | None = None
     admin_token: SecretStr | None = None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,14 @@ class RenderContext:
     postal_address: str
     public_url: str
     reply_to: str | None = None
+    archive: bool = True
+    """Whether sent issues have a web version (``NEWSLETTER_ARCHIVE``)."""
+
+    def web_url(self, list_slug: str, issue_date: dt.date) -> str | None:
+        """The issue's web version, or None when the archive is off or not on https."""
+        if not self.archive or not self.public_url.startswith("https://"):
+            return None
+        return f"{self.public_url}/archive/{list_slug}/{issue_date.isoformat()}"
 
     @classmethod
     def from_settings(cls, cfg: Settings, list_name: str) -> RenderContext:
@@ -43,6 +52,7 @@ class RenderContext:
             postal_address=cfg.postal_address,
             public_url=cfg.public_url,
             reply_to=cfg.reply_to,
+            archive=cfg.archive,
         )
 
 
@@ -70,6 +80,7 @@ def issue_values(plan: IssuePlan, ctx: RenderContext) -> dict[str, Any]:
     return _base_values(ctx) | {
         "unsubscribe": True,
         "plan": plan,
+        "web_url": ctx.web_url(plan.list_slug, plan.issue_date),
         "subject": plan.subject,
         "preheader": plan.preheader,
     }

@@ -145,6 +145,7 @@ def render_context(cfg: Settings, mailing_list: MailingList) -> RenderContext:
         postal_address=cfg.postal_address,
         public_url=cfg.public_url,
         reply_to=mailing_list.reply_to or cfg.reply_to,
+        archive=cfg.archive,
     )
 
 

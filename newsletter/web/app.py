@@ -20,7 +20,15 @@ from newsletter.settings import Settings, load_settings
 from newsletter.storage.db import check_schema, make_engine, session_factory
 from newsletter.web import console
 from newsletter.web.pages import STATIC_DIR, Pages
-from newsletter.web.routes import confirm, health, preview, signup, unsubscribe, webhook
+from newsletter.web.routes import (
+    archive,
+    confirm,
+    health,
+    preview,
+    signup,
+    unsubscribe,
+    webhook,
+)
 from newsletter.web.security import (
     BodyLimitMiddleware,
     SecurityHeadersMiddleware,
@@ -83,7 +91,7 @@ def create_app(
     app.state.web = state
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit_for)
     app.add_middleware(SecurityHeadersMiddleware)
-    for module in (health, signup, confirm, unsubscribe, webhook, preview):
+    for module in (health, signup, confirm, unsubscribe, webhook, preview, archive):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_exception_handler(StorageError, _storage_error)
