@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     sendgrid_webhook_public_key: str | None = None
     admin_token: SecretStr | None = None
 
+    # Operations: data retention and metrics
+    # SendGrid retries a webhook delivery for 24 h; a shorter retention would let a
+    # late retry of an already-deleted event count twice.
+    event_retention_days: int = Field(default=90, ge=3)
+    metrics_token: SecretStr | None = None
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+
     # Logs
     log_format: Literal["kv", "json"] = "kv"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from test_web_support import Web, event, make_issue, open_web, subscribed
+from test_web_support import Web, event, make_issue, open_cli_web, subscribed
 from typer.testing import CliRunner
 
 from newsletter.cli import app
@@ -17,11 +17,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def web(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Web]:
-    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", db_url)
-    with open_web(db_url, tmp_path) as opened:
-        key = opened.settings.sendgrid_webhook_public_key
-        assert key is not None
-        monkeypatch.setenv("NEWSLETTER_SENDGRID_WEBHOOK_PUBLIC_KEY", key)
+    with open_cli_web(db_url, tmp_path, monkeypatch) as opened:
         yield opened
 
 

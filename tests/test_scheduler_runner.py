@@ -219,6 +219,7 @@ def test_once_runs_due_jobs_in_order_and_releases_the_lease(
         specs.SEND: "ok",
         specs.RESUME: "ok",
         specs.SYNC_SUPPRESSIONS: "ok",
+        specs.PRUNE_EVENTS: "ok",
     }
     with transaction(sessions) as session:
         assert repo.get_lease(session, "scheduler") is None

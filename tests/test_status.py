@@ -52,7 +52,7 @@ def test_empty_database(status_engine: Engine) -> None:
     data = status_json()
     assert data["leader"] == {"state": "none", "holder": None}
     jobs = {j["id"]: j for j in data["jobs"]}
-    assert set(jobs) == {"assemble", "send", "resume", "sync_suppressions"}
+    assert set(jobs) == {"assemble", "send", "resume", "sync_suppressions", "prune_events"}
     next_send = dt.datetime.fromisoformat(jobs["send"]["next_run"]).astimezone(NY)
     assert (next_send.date(), next_send.hour) == (dt.date(2026, 11, 24), 9)
     assert jobs["send"]["schedule"] == "cron '0 9 * * tue' (America/New_York)"

@@ -228,3 +228,15 @@ def event(
         item["issue_id"] = str(issue_id)
     item.update(extra)
     return item
+
+
+@contextmanager
+def open_cli_web(db_url: str, tmp_path: Path, monkeypatch: Any) -> Iterator[Web]:
+    """``open_web`` with the CLI's environment pointing at the same database and keys."""
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", db_url)
+    with open_web(db_url, tmp_path) as opened:
+        key = opened.settings.sendgrid_webhook_public_key
+        assert key is not None
+        monkeypatch.setenv("NEWSLETTER_SENDGRID_WEBHOOK_PUBLIC_KEY", key)
+        monkeypatch.setenv("NEWSLETTER_SECRET_KEY", opened.settings.secret_key.get_secret_value())
+        yield opened

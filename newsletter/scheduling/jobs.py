@@ -14,6 +14,7 @@ from typing import Any
 from newsletter.errors import SchedulerError
 from newsletter.scheduling import specs
 from newsletter.scheduling.runner import Body, Runtime, run_job
+from newsletter.services import lifecycle
 from newsletter.services import schedule as service
 
 _runtime: Runtime | None = None
@@ -47,11 +48,23 @@ def _sync_body(rt: Runtime, fire: dt.datetime | None) -> Mapping[str, Any]:
     return service.sync_suppressions(rt.env())
 
 
+def _prune_body(rt: Runtime, fire: dt.datetime | None) -> Mapping[str, Any]:
+    env = rt.env()
+    result = lifecycle.prune_events(
+        env.sessions,
+        retention_days=env.settings.event_retention_days,
+        now=env.now(),
+        should_stop=env.should_stop,
+    )
+    return result.to_dict()
+
+
 DEFAULT_BODIES: dict[str, Body] = {
     specs.ASSEMBLE: _assemble_body,
     specs.SEND: _send_body,
     specs.RESUME: _resume_body,
     specs.SYNC_SUPPRESSIONS: _sync_body,
+    specs.PRUNE_EVENTS: _prune_body,
 }
 
 
@@ -69,6 +82,10 @@ def resume() -> None:
 
 def sync_suppressions() -> None:
     run_job(current(), specs.SYNC_SUPPRESSIONS)
+
+
+def prune_events() -> None:
+    run_job(current(), specs.PRUNE_EVENTS)
 
 
 def heartbeat() -> None:

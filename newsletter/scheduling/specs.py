@@ -20,10 +20,12 @@ ASSEMBLE = "assemble"
 SEND = "send"
 RESUME = "resume"
 SYNC_SUPPRESSIONS = "sync_suppressions"
+PRUNE_EVENTS = "prune_events"
 
 RESUME_INTERVAL = dt.timedelta(minutes=5)
 """How soon an interrupted send is picked up again (a module constant, not a setting)."""
 SYNC_INTERVAL = dt.timedelta(hours=1)
+PRUNE_INTERVAL = dt.timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -74,9 +76,14 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec(SEND, "send each list's approved issue for today", "send_schedule"),
     JobSpec(RESUME, "finish interrupted sends through the ledger", interval=RESUME_INTERVAL),
     JobSpec(SYNC_SUPPRESSIONS, "copy SendGrid's suppression lists", interval=SYNC_INTERVAL),
+    JobSpec(
+        PRUNE_EVENTS,
+        "delete processed raw events past NEWSLETTER_EVENT_RETENTION_DAYS",
+        interval=PRUNE_INTERVAL,
+    ),
 )
 BY_ID = {spec.id: spec for spec in JOBS}
-ONCE_ORDER = (ASSEMBLE, SEND, RESUME, SYNC_SUPPRESSIONS)
+ONCE_ORDER = (ASSEMBLE, SEND, RESUME, SYNC_SUPPRESSIONS, PRUNE_EVENTS)
 """What ``--once`` runs, in order: a draft first, then today's send, then leftovers."""
 CATCH_UP_ORDER = (ASSEMBLE, SEND, RESUME)
 """What a new leader runs at once, in case a fire time passed while nobody led."""

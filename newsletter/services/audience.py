@@ -19,6 +19,7 @@ from newsletter.audience.import_report import ImportSummary
 from newsletter.audience.names import clean_name
 from newsletter.audience.timezones import normalize_timezone, parse_local_time
 from newsletter.errors import AudienceError, NotFoundError
+from newsletter.services import lifecycle
 from newsletter.services.audience_csv import IMPORT_CHUNK, export_csv, import_csv
 from newsletter.storage.db import transaction
 from newsletter.storage.models import (
@@ -336,7 +337,7 @@ def subscribe_pending(
     with transaction(sessions) as session:
         mailing_list = lists.get_by_slug(session, list_slug)
         suppressed = suppressions.get(session, address.key) is not None
-        if suppressed:
+        if suppressed or lifecycle.is_erased(session, address.key):
             existing = subscribers.get_by_key(session, address.key)
             return SubscribeResult(
                 SubscribeOutcome.SUPPRESSED,

@@ -14,13 +14,17 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from newsletter.audience.csv_import import CsvRow, Rejected, SkipReason
+from newsletter.audience.erasure import ErasureKeys
 from newsletter.audience.import_plan import SUPPRESSED_DETAIL, UNSUBSCRIBED_DETAIL, Outcome
 from newsletter.audience.import_report import ImportSummary, RejectReport
+from newsletter.services import lifecycle
 from newsletter.storage.models import utcnow
 from newsletter.storage.repositories import bulk_import
 
 # Rows handed to COPY at a time: large enough that COPY's set-up is noise.
 BULK_CHUNK = 20_000
+# A rejected row's staged address, key, names and attributes.
+_NO_PERSON = (None, None, None, None, None)
 
 
 class ImportWriter:
@@ -42,6 +46,7 @@ class ImportWriter:
         self.confirmed = confirmed
         self.rows: list[CsvRow] = []
         self.pending: list[Rejected] = []
+        self.erasure: ErasureKeys | None = None
 
     @property
     def seen_rows(self) -> int:
@@ -73,6 +78,7 @@ class BulkImporter(ImportWriter):
         return self.rejects.path is not None
 
     def begin(self, session: Session) -> None:
+        self.erasure = lifecycle.erasure_keys_if_needed(session, self.erasure)
         bulk_import.start(session)
 
     def _cells(self, cells: list[str]) -> str | None:
@@ -91,16 +97,18 @@ class BulkImporter(ImportWriter):
                 None,
                 self._cells(r.cells),
                 r.timezone,
+                self.erasure.candidates(r.key) if self.erasure is not None else None,
             )
             for r in self.rows
         ]
         staged.extend(
             (
                 j.row,
-                *(None,) * 5,
+                *_NO_PERSON,
                 j.reason.value,
                 j.detail,
                 self._cells(j.cells),
+                None,
                 None,
             )
             for j in self.pending
@@ -118,6 +126,7 @@ class BulkImporter(ImportWriter):
             confirmed=self.confirmed,
             consent=self.consent,
             now=utcnow(),
+            erasures=self.erasure is not None,
             suppressed_detail=SUPPRESSED_DETAIL,
             unsubscribed_detail=UNSUBSCRIBED_DETAIL,
         )

@@ -15,10 +15,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.audience.csv_export import attribute_columns, write_csv
 from newsletter.audience.csv_import import CsvRow, CsvSource, Rejected, SkipReason
+from newsletter.audience.erasure import ErasureKeys
 from newsletter.audience.import_plan import Outcome, plan_chunk
 from newsletter.audience.import_report import ImportSummary, RejectReport
 from newsletter.audience.seen import SeenKeys
 from newsletter.errors import StorageError
+from newsletter.services import lifecycle
 from newsletter.services.audience_bulk import BULK_CHUNK, BulkImporter, ImportWriter
 from newsletter.storage.db import transaction
 from newsletter.storage.models import MembershipStatus, utcnow
@@ -39,6 +41,7 @@ def import_csv(
     chunk_size: int | None = None,
     progress: Callable[[int], None] | None = None,
     bulk: bool | None = None,
+    erasure: ErasureKeys | None = None,
 ) -> ImportSummary:
     """Import a CSV into a list, all or nothing (see docs/audience.md).
 
@@ -46,6 +49,8 @@ def import_csv(
     ``dry_run`` the work is done and then rolled back, so the summary is exact.
     ``bulk`` picks the set-based writer (COPY + merge, PostgreSQL only; the default
     there) or the chunked one (the default on SQLite); both apply the same rules.
+    ``erasure`` gives the keys erased addresses are checked with (default: from the
+    settings, loaded only if anyone was ever erased).
     """
     csv_source = CsvSource(path)
     summary = ImportSummary(
@@ -64,6 +69,7 @@ def import_csv(
             else:
                 importer = _Importer(summary, rejects, list_id, consent, confirmed)
             chunk = chunk_size or (BULK_CHUNK if bulk else IMPORT_CHUNK)
+            importer.erasure = erasure
             importer.begin(session)
             seen = SeenKeys()
             for item in csv_source:
@@ -105,6 +111,7 @@ class _Importer(ImportWriter):
     """Writes each chunk as it comes (see import_plan for the rules)."""
 
     def begin(self, session: Session) -> None:
+        self.erasure = lifecycle.erasure_keys_if_needed(session, self.erasure)
         subscribers.prefer_index_lookups(session)
 
     def finish(self, session: Session) -> None:
@@ -125,10 +132,13 @@ class _Importer(ImportWriter):
         keys = [row.key for row in rows]
         existing = subscribers.profiles_by_key(session, keys)
         states = memberships.statuses(session, self.list_id, [p.id for p in existing.values()])
+        suppressed = suppressions.suppressed_keys(session, keys)
+        if self.erasure is not None:
+            suppressed |= lifecycle.erased_among(session, self.erasure, keys)
         plan = plan_chunk(
             rows,
             existing=existing,
-            suppressed=suppressions.suppressed_keys(session, keys),
+            suppressed=suppressed,
             states={k: v.value for k, v in states.items()},
             confirmed=self.confirmed,
         )

@@ -38,6 +38,8 @@ class WebhookEvent(Base):
         # Retried deliveries of a batch may carry a new sg_event_id for the same event.
         UniqueConstraint("sg_message_id", "event", "timestamp", name="uq_webhook_events_dedupe"),
         Index("ix_webhook_events_pending", "processed", "id"),
+        # Retention deletes the oldest processed events first.
+        Index("ix_webhook_events_received", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -33,6 +33,7 @@ COPY_COLUMNS = (
     "detail",
     "cells",
     "timezone",
+    "erased_keys",
 )
 
 _CREATE = """
@@ -46,7 +47,8 @@ CREATE TEMPORARY TABLE import_rows (
     reason text,
     detail text,
     cells text,
-    timezone text
+    timezone text,
+    erased_keys text[]
 ) ON COMMIT DROP
 """
 
@@ -56,10 +58,10 @@ CREATE TEMPORARY TABLE import_plan ON COMMIT DROP AS
 SELECT r.row_no, r.email, r.email_key, r.name, r.first_name, r.attributes, r.cells,
        s.id AS sid, m.status AS state,
        CASE WHEN r.reason IS NOT NULL THEN r.reason
-            WHEN x.email_key IS NOT NULL THEN 'suppressed'
+            WHEN x.email_key IS NOT NULL {erased} THEN 'suppressed'
             WHEN m.status = 'unsubscribed' THEN 'unsubscribed' END AS reason,
        CASE WHEN r.reason IS NOT NULL THEN r.detail
-            WHEN x.email_key IS NOT NULL THEN %(suppressed_detail)s
+            WHEN x.email_key IS NOT NULL {erased} THEN %(suppressed_detail)s
             WHEN m.status = 'unsubscribed' THEN %(unsubscribed_detail)s END AS detail,
        coalesce(r.name, s.name) AS new_name,
        coalesce(r.first_name, s.first_name) AS new_first_name,
@@ -76,6 +78,9 @@ LEFT JOIN suppressions x ON x.email_key = r.email_key
 LEFT JOIN subscribers s ON s.email_key = r.email_key
 LEFT JOIN memberships m ON m.list_id = %(list_id)s AND m.subscriber_id = s.id
 """
+
+# Only when someone was ever erased: an index probe per row is not free.
+_ERASED = """OR EXISTS (SELECT 1 FROM suppressions y WHERE y.email_key = ANY(r.erased_keys))"""
 
 _OUTCOME = """
 CASE WHEN sid IS NULL OR state IS NULL THEN 'added'
@@ -151,6 +156,7 @@ def merge(
     confirmed: bool,
     consent: str,
     now: dt.datetime,
+    erasures: bool,
     suppressed_detail: str,
     unsubscribed_detail: str,
 ) -> dict[str, int]:
@@ -168,7 +174,7 @@ def merge(
     with _cursor(session) as cur:
         # The planner must know the staging table holds a million rows, not none.
         cur.execute("ANALYZE import_rows")
-        cur.execute(_PLAN, params)
+        cur.execute(_PLAN.replace("{erased}", _ERASED if erasures else ""), params)
         cur.execute("ANALYZE import_plan")
         cur.execute(_NEW_SUBSCRIBERS, params)
         cur.execute(_PROFILES, params)
