@@ -105,6 +105,10 @@ class EditForm:
     def is_new(self) -> bool:
         return not self.version
 
+    @property
+    def problem_count(self) -> int:
+        return sum(len(messages) for messages in self.problems.values())
+
 
 @dataclass(frozen=True)
 class SaveResult:

@@ -17,6 +17,7 @@ from newsletter.web.signature import WebhookVerifier
 
 WEBHOOK_MAX_BYTES = 1_000_000
 FORM_MAX_BYTES = 64_000
+UPLOAD_MAX_BYTES = 100_000_000  # a CSV import through the console
 
 
 @dataclass
@@ -40,6 +41,8 @@ def get_state(request: Request) -> WebState:
 
 def body_limit_for(path: str) -> int:
     """SendGrid posts up to a few hundred KB of events; everything else is a small form."""
+    if path.startswith("/admin/lists/") and path.endswith("/import"):
+        return UPLOAD_MAX_BYTES
     return WEBHOOK_MAX_BYTES if path.startswith("/webhooks/") else FORM_MAX_BYTES
 
 
