@@ -8,16 +8,13 @@ page is saved as a screenshot under tests/artifacts/.
 from __future__ import annotations
 
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
-import uvicorn
-from browser import chromium
+from browser import chromium, free_port, served
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -41,13 +38,6 @@ EMAIL = "maria.lopez@example.org"
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Settings]]:
     """The app on uvicorn in a thread; (base URL, settings)."""
@@ -57,23 +47,10 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Settings]]:
     # Links in emails must be https (a render check); the test follows their paths here.
     cfg = web_settings(url, tmp_path, admin_token=ADMIN_TOKEN)
     audience.create_list(session_factory(engine), LIST_SLUG, LIST_NAME)
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(cfg), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not uv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start within 15 s")
-        time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}", cfg
+        with served(create_app(cfg), free_port()) as base:
+            yield base, cfg
     finally:
-        uv.should_exit = True
-        thread.join(timeout=10)
         engine.dispose()
 
 

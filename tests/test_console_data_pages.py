@@ -192,7 +192,7 @@ def test_only_admins_unsubscribe_and_suppress_and_each_is_audited(console: Conso
     editor, editor_token = console.signed_in(UserRole.EDITOR)
     refused = editor.post(
         "/admin/subscribers/ana@example.org/unsubscribe",
-        data={"csrf_token": editor_token, "confirm": "on"},
+        data={"csrf_token": editor_token, "confirm_unsubscribe": "on"},
     )
     assert refused.status_code == 403
     admin, token = console.signed_in(UserRole.ADMIN)
@@ -202,13 +202,14 @@ def test_only_admins_unsubscribe_and_suppress_and_each_is_audited(console: Conso
     assert unconfirmed.status_code != 303
     done = admin.post(
         "/admin/subscribers/ana@example.org/unsubscribe",
-        data={"csrf_token": token, "confirm": "on", "list": ""},
+        data={"csrf_token": token, "confirm_unsubscribe": "on", "list": ""},
     )
     assert done.status_code == 303
     person = audience.show_subscriber(console.web.sessions, "ana@example.org")
     assert person.memberships[0].unsubscribe_source == "console:adam@clinic.org"
     admin.post(
-        "/admin/subscribers/ana@example.org/suppress", data={"csrf_token": token, "confirm": "on"}
+        "/admin/subscribers/ana@example.org/suppress",
+        data={"csrf_token": token, "confirm_suppress": "on"},
     )
     assert audience.show_subscriber(console.web.sessions, "ana@example.org").suppression
     actions = {

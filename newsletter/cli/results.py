@@ -15,15 +15,8 @@ def print_results(results: IssueResults) -> None:
         return
     table = Table("result", "people", "of delivered", title="Results (from SendGrid events)")
     table.add_row("delivered", f"{results.delivered:,}", "")
-    for label, count in (
-        ("opened", results.opened),
-        ("clicked", results.clicked),
-        ("bounced", results.bounced),
-        ("dropped", results.dropped),
-        ("spam complaints", results.complaints),
-        ("unsubscribed", results.unsubscribed),
-    ):
-        table.add_row(label, f"{count:,}", f"{results.rate(count):.2%}")
+    for label, count in results.rows():
+        table.add_row(label.lower(), f"{count:,}", f"{results.rate(count):.2%}")
     common.console.print(table)
     if results.notice:
         common.err_console.print(f"note: {results.notice}", markup=False)

@@ -30,7 +30,7 @@ SEASONS = tuple(SEASON_MONTHS)
 FOLDER_OF: dict[Kind, str] = {"article": ARTICLES_DIR, "tip": TIPS_DIR}
 SENT_STATUSES = frozenset({IssueStatus.SENDING, IssueStatus.SENT, IssueStatus.FAILED})
 # Front-matter keys that mark an item imported from a feed or page (blog import).
-IMPORT_KEYS = ("source_guid", "source_url", "source", "guid")
+IMPORT_KEYS = ("source_url", "source_guid")
 
 
 @dataclass(frozen=True)

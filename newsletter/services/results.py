@@ -83,6 +83,17 @@ class IssueResults:
     def notice(self) -> str | None:
         return None if self.webhook_configured else NO_WEBHOOK
 
+    def rows(self) -> list[tuple[str, int]]:
+        """The outcomes after "Delivered", each counted on its own, in the order shown."""
+        return [
+            ("Opened", self.opened),
+            ("Clicked", self.clicked),
+            ("Bounced", self.bounced),
+            ("Dropped", self.dropped),
+            ("Spam complaints", self.complaints),
+            ("Unsubscribed", self.unsubscribed),
+        ]
+
     def rate(self, count: int) -> float:
         """``count`` over the delivered people (0 when nothing was delivered)."""
         return count / self.delivered if self.delivered else 0.0

@@ -75,17 +75,17 @@ async def subscriber_page(request: Request, email: str, actor: Editor) -> HTMLRe
     )
 
 
-async def _confirmed_form(request: Request) -> dict[str, str]:
+async def _confirmed_form(request: Request, box: str) -> dict[str, str]:
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    if fields.get("confirm") != "on":
+    if fields.get(box) != "on":
         raise AudienceError("tick the confirmation box to go ahead; nothing was changed")
     return fields
 
 
 @router.post("/subscribers/{email}/unsubscribe")
 async def unsubscribe(request: Request, email: str, actor: Admin) -> RedirectResponse:
-    fields = await _confirmed_form(request)
+    fields = await _confirmed_form(request, "confirm_unsubscribe")
     state = get_state(request)
     list_slug = fields.get("list") or None
     result = await run_in_threadpool(
@@ -108,7 +108,7 @@ async def unsubscribe(request: Request, email: str, actor: Admin) -> RedirectRes
 
 @router.post("/subscribers/{email}/suppress")
 async def suppress(request: Request, email: str, actor: Admin) -> RedirectResponse:
-    await _confirmed_form(request)
+    await _confirmed_form(request, "confirm_suppress")
     state = get_state(request)
     info, _created = await run_in_threadpool(
         audience.add_suppression,

@@ -8,24 +8,12 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from newsletter.services import issues
-from newsletter.services.results import IssueResults, issue_results
+from newsletter.services.results import issue_results
 from newsletter.web.console.auth import Editor
 from newsletter.web.console.pages import render
 from newsletter.web.state import get_state
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
-
-
-def outcome_rows(results: IssueResults) -> list[tuple[str, int]]:
-    """The rows under "Delivered", each counted on its own, in the CLI's order."""
-    return [
-        ("Opened", results.opened),
-        ("Clicked", results.clicked),
-        ("Bounced", results.bounced),
-        ("Dropped", results.dropped),
-        ("Spam complaints", results.complaints),
-        ("Unsubscribed", results.unsubscribed),
-    ]
 
 
 @router.get("/issues/{issue_id}/results", response_class=HTMLResponse)
@@ -57,7 +45,7 @@ async def results_page(request: Request, issue_id: int, actor: Editor) -> HTMLRe
         title=f"Results of issue {issue_id}",
         issue=view,
         results=results,
-        rows=outcome_rows(results),
+        rows=results.rows(),
         busy_hours=busy,
         chart_json=chart_json,
     )
