@@ -17,6 +17,7 @@ import pytest
 from axe_selenium_python import Axe
 from browser import chromium, free_port, served
 from console_support import EMAILS, PASSWORD
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
@@ -88,12 +89,17 @@ def _sent_issue(web: Web) -> int:
     return issue
 
 
+def _wait(driver: WebDriver) -> WebDriverWait[WebDriver]:
+    # A page that is being replaced by the next one makes found elements stale: retry.
+    return WebDriverWait(driver, 20, ignored_exceptions=(StaleElementReferenceException,))
+
+
 def _sign_in(driver: WebDriver, base: str) -> None:
     driver.get(f"{base}/admin/login")
     driver.find_element(By.NAME, "email").send_keys(EMAILS[UserRole.ADMIN])
     driver.find_element(By.NAME, "password").send_keys(PASSWORD)
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    WebDriverWait(driver, 20).until(lambda d: "/admin/login" not in d.current_url)
+    _wait(driver).until(lambda d: "/admin/login" not in d.current_url)
 
 
 def _check(driver: WebDriver, name: str) -> None:
@@ -123,7 +129,7 @@ def test_content_results_and_audience_pages_in_a_browser(site: tuple[str, int]) 
         driver.get(f"{base}/admin/content")
         _check(driver, "content-library")
         driver.get(f"{base}/admin/content/article/core-bracing-made-simple")
-        WebDriverWait(driver, 20).until(
+        _wait(driver).until(
             lambda d: d.execute_script(
                 "var f = document.getElementById('content-preview');"
                 "return f && f.contentDocument && f.contentDocument.body"
@@ -138,11 +144,11 @@ def test_content_results_and_audience_pages_in_a_browser(site: tuple[str, int]) 
         driver.find_element(
             By.CSS_SELECTOR, "#content-form button[type=submit]:not(#preview-button)"
         ).click()
-        WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.ID, "e-url"))
+        _wait(driver).until(lambda d: d.find_elements(By.ID, "e-url"))
         assert "https://" in driver.find_element(By.ID, "e-url").text
         _check(driver, "content-editor-problems")
         driver.get(f"{base}/admin/issues/{issue}/results")
-        WebDriverWait(driver, 20).until(
+        _wait(driver).until(
             lambda d: d.execute_script(
                 "return typeof Chart !== 'undefined' && !!Chart.getChart('events-chart')"
             )
@@ -159,7 +165,5 @@ def test_content_results_and_audience_pages_in_a_browser(site: tuple[str, int]) 
         csv_file.write_text("email,first_name\nnew.person@example.org,New\nbroken,X\n")
         driver.find_element(By.ID, "file").send_keys(str(csv_file))
         driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
-        WebDriverWait(driver, 20).until(
-            lambda d: "Trial run" in d.find_element(By.TAG_NAME, "main").text
-        )
+        _wait(driver).until(lambda d: "Trial run" in d.find_element(By.TAG_NAME, "main").text)
         _check(driver, "import")

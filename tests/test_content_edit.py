@@ -216,3 +216,26 @@ def test_library_states_fresh_scheduled_used_expired_invalid(
     found = browse(content, sessions, dt.date(2026, 12, 10), LibraryFilter(query="BRACING"))
     assert [i.slug for i in found.items] == [ARTICLE]
     assert found.total == len(items)
+
+
+def test_saving_an_imported_article_keeps_its_source_fields(content: Path) -> None:
+    path = _article_path(content)
+    text = path.read_text().replace(
+        "author:",
+        "source_url: https://riverbendclinic.example.org/blog/core\nsource_guid: blog-17\nauthor:",
+    )
+    path.write_text(text)
+    form = content_edit.open_form(content, "article", ARTICLE)
+    result = content_edit.save(
+        content,
+        "article",
+        ARTICLE,
+        values=form.values | {"title": "Core bracing"},
+        body=form.body,
+        version=form.version,
+    )
+    assert result.saved, result.form.problems
+    article = check_library(content).library.articles[ARTICLE]
+    assert article.title == "Core bracing"
+    assert article.source_guid == "blog-17"
+    assert article.source_url == "https://riverbendclinic.example.org/blog/core"
