@@ -28,14 +28,13 @@ import orjson
 import pytest
 import uvicorn
 from axe_selenium_python import Axe
-from browser import chromium, set_viewport
+from browser import chromium, free_port, set_viewport
 from console_support import EMAILS, PASSWORD
 from cryptography.hazmat.primitives.asymmetric import ec
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
-from test_browser_flow import _free_port
 from test_web_support import (
     LIST_NAME,
     LIST_SLUG,
@@ -88,7 +87,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
         audience.add_subscriber(sessions, LIST_SLUG, reader, confirmed=True)
     for role in (UserRole.EDITOR, UserRole.APPROVER):
         users.add_user(sessions, EMAILS[role], role, name=role.value.title(), password=PASSWORD)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(cfg), host="127.0.0.1", port=port, log_level="warning")
     )
