@@ -76,7 +76,7 @@ def build(
     for note in view.notes:
         common.console.print(f"[yellow]note:[/yellow] {note}")
     common.console.print(
-        f"Next: `newsletter issue preview --list {view.list_slug}`, "
+        f"Next: `newsletter issue preview {view.id}`, "
         f"`newsletter issue test {view.id} --to you@example.org`, "
         f"`newsletter issue approve {view.id}`."
     )

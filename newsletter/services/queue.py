@@ -12,27 +12,17 @@ import datetime as dt
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
 
 from newsletter.content.loader import load_library
 from newsletter.content.models import IssueOverride, Library
-from newsletter.delivery.payload import MessageTemplate, Recipient, build_body, encode_body
-from newsletter.delivery.senders import make_sender
 from newsletter.errors import (
     FieldError,
     FieldProblem,
     IssueStateError,
-    NewsletterError,
     NotFoundError,
-)
-from newsletter.logs import log_event
-from newsletter.render import (
-    RenderContext,
-    render_email,
-    substitutions,
 )
 from newsletter.services import timing
 from newsletter.services.issues import IssueView, build_issue, view_of
@@ -195,118 +185,6 @@ def reschedule_issue(
             raise IssueStateError(f"issue {issue_id} started sending meanwhile; not moved")
         issue = issue_repo.get_issue(session, issue_id)
         return view_of(issue, slug)
-
-
-# -- review notices ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class IssueSummary:
-    id: int
-    list_slug: str
-    issue_date: dt.date
-    status: str
-    subject: str
-    articles: tuple[str, ...]
-    tips: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class FreshArticle:
-    """An article the assemble job just imported from a feed (named in the notice)."""
-
-    slug: str
-    title: str
-    source: str
-
-
-def notify_review(
-    cfg: Settings,
-    day: dt.date,
-    issues: Sequence[IssueSummary],
-    problems: Sequence[str],
-    *,
-    fresh: Sequence[FreshArticle] = (),
-) -> int:
-    """Email the drafts of ``day`` to the reviewers; returns how many were notified.
-
-    ``fresh`` articles came from the blog feeds in this run: the notice lists them and
-    marks them in each issue, so a reviewer reads imported text before approving it.
-    """
-    gate = (
-        "Nothing is sent until each issue is approved."
-        if cfg.require_approval
-        else "Autopilot is on: drafts that nobody approves are approved and sent as they are."
-    )
-    values = {
-        "heading": f"Review the newsletter for {day:%A %B} {day.day}",
-        "intro": f"{len(issues)} issue(s) are ready for review. {gate}",
-        "problems": list(problems),
-        "note": "Sent by the newsletter scheduler's assemble job.",
-        "fresh": [dataclasses.asdict(f) for f in fresh],
-        "fresh_slugs": sorted({f.slug for f in fresh}),
-    }
-    return _send_notice(cfg, f"Review: newsletter for {day.isoformat()}", values, issues)
-
-
-def notify_blocked(cfg: Settings, day: dt.date, blocked: Sequence[str]) -> int:
-    """Say loudly that today's send did not happen for want of an approved issue."""
-    log_event(
-        log,
-        "send.blocked",
-        f"NOT SENT for {day}: " + "; ".join(blocked),
-        level=logging.ERROR,
-        date=day.isoformat(),
-        lists=len(blocked),
-    )
-    values = {
-        "heading": f"Not sent: the newsletter for {day.isoformat()}",
-        "intro": "The send job found no approved issue for these lists, so nothing went out.",
-        "problems": list(blocked),
-        "note": "Approve the issue, then run `newsletter issue send ID`.",
-    }
-    return _send_notice(cfg, f"NOT SENT: newsletter for {day.isoformat()}", values, ())
-
-
-def _send_notice(
-    cfg: Settings, subject: str, values: dict[str, Any], issues: Sequence[IssueSummary]
-) -> int:
-    if not cfg.review_emails:
-        log_event(log, "notice.skipped", "NEWSLETTER_REVIEW_EMAILS is empty; no notice sent")
-        return 0
-    values.setdefault("fresh", [])
-    values.setdefault("fresh_slugs", [])
-    values["issues"] = [
-        dataclasses.asdict(i)
-        | {
-            "preview_url": f"{cfg.public_url}/issues/{i.id}/preview",
-            "approve_command": f"newsletter issue approve {i.id}",
-        }
-        for i in issues
-    ]
-    context = RenderContext.from_settings(cfg, "Newsletter review")
-    try:
-        html, text = render_email("review_notice", values, context=context, subject=subject)
-        template = MessageTemplate(
-            subject=subject,
-            html=html,
-            text=text,
-            from_email=cfg.from_email,
-            from_name=cfg.from_name,
-            categories=("review-notice",),
-        )
-        url = cfg.public_url
-        people = [Recipient(a, None, substitutions(None, url), url) for a in cfg.review_emails]
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
-        make_sender(cfg).send(
-            encode_body(build_body(template, people, batch=0)), batch_key=f"review-{stamp}"
-        )
-    except NewsletterError as exc:
-        # A notice that cannot go out must not hide the job's own result; it is logged loudly.
-        log_event(log, "notice.failed", f"review notice not sent: {exc}", level=logging.ERROR)
-        return 0
-    log_event(log, "notice.sent", subject, recipients=len(people))
-    return len(people)
 
 
 # -- status -----------------------------------------------------------------------------

@@ -30,7 +30,13 @@ from newsletter.render import RenderedIssue
 from newsletter.scheduling.triggers import next_fire_time
 from newsletter.services import feeds, issues_send
 from newsletter.services import issues as issues_service
-from newsletter.services.queue import FreshArticle, IssueSummary, notify_blocked, notify_review
+from newsletter.services.notices import (
+    Blocked,
+    FreshArticle,
+    IssueSummary,
+    notify_blocked,
+    notify_review,
+)
 from newsletter.services.timing import due_time, send_trigger
 from newsletter.settings import Settings
 from newsletter.storage.db import transaction
@@ -156,7 +162,7 @@ def send_due(env: JobEnv, fire: dt.datetime | None) -> dict[str, Any]:
     """Send each list's approved issue for the fire time's date (the approval gate)."""
     day = env.local_date(fire)
     counts: dict[str, Any] = {"sent": 0, "accepted": 0, "blocked": 0, "failed": 0, "stale": 0}
-    blocked: list[str] = []
+    blocked: list[Blocked] = []
     problems: list[str] = []
     with transaction(env.sessions) as session:
         slugs = [m.slug for m in lists_repo.all_lists(session)]
@@ -191,18 +197,18 @@ def send_due(env: JobEnv, fire: dt.datetime | None) -> dict[str, Any]:
         counts["status"] = "failed"
     elif blocked and not counts["sent"]:
         counts["status"] = "skipped"
-    counts["detail"] = "; ".join(blocked + problems)
+    counts["detail"] = "; ".join([str(b) for b in blocked] + problems)
     return counts
 
 
 def _ready_issue(
-    env: JobEnv, slug: str, day: dt.date, issue_id: int | None, blocked: list[str]
+    env: JobEnv, slug: str, day: dt.date, issue_id: int | None, blocked: list[Blocked]
 ) -> int | None:
     """The id of this list's approved issue for ``day``, approving it on autopilot."""
     autopilot = not env.settings.require_approval
     if issue_id is None:
         if not autopilot:
-            blocked.append(f"{slug}: no issue for {day}")
+            blocked.append(Blocked(slug, None, f"no issue for {day}"))
             return None
         issue_id = issues_service.build_issue(env.settings, env.engine, slug, day).id
     with transaction(env.sessions) as session:
@@ -215,12 +221,13 @@ def _ready_issue(
         return None  # already under way or done: resume finishes it, nothing is sent twice
     if status == IssueStatus.DRAFT:
         if not autopilot:
-            blocked.append(f"{slug}: issue {issue_id} is not approved")
+            blocked.append(Blocked(slug, issue_id, f"issue {issue_id} is not approved"))
             return None
         issues_service.approve_issue(env.engine, issue_id, by=AUTOPILOT)
         log_event(log, "send.autopilot", f"{slug}: issue {issue_id} approved by autopilot")
     elif approved != current or not current_ok:
-        blocked.append(f"{slug}: issue {issue_id} changed after approval; approve it again")
+        reason = f"issue {issue_id} changed after approval; approve it again"
+        blocked.append(Blocked(slug, issue_id, reason))
         return None
     return issue_id
 
@@ -268,6 +275,7 @@ def _summary(issue: Issue, slug: str) -> IssueSummary:
         subject=issue.subject,
         articles=tuple(issue.article_slugs or ()),
         tips=tuple(issue.tip_slugs or ()),
+        approved_by=issue.approved_by,
     )
 
 
