@@ -102,6 +102,7 @@ class Settings(BaseSettings):
     event_retention_days: int = Field(default=90, ge=3)
     metrics_token: SecretStr | None = None
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     # Logs
     log_format: Literal["kv", "json"] = "kv"

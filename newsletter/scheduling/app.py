@@ -35,7 +35,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
 from newsletter.logs import log_event
-from newsletter.scheduling import jobs, specs
+from newsletter.scheduling import jobs, metrics_server, specs
 from newsletter.scheduling.clock import Clock
 from newsletter.scheduling.leader import HEARTBEAT_SECONDS, Leader
 from newsletter.scheduling.runner import Runtime
@@ -142,6 +142,16 @@ def serve(settings: Settings, clock: Clock) -> int:
 
     rt.on_leadership = schedule_catch_up
     install_stop_handlers(rt, lambda: scheduler.shutdown(wait=False))
+    metrics = None
+    if settings.metrics_port is not None:
+        token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+        metrics = metrics_server.start(
+            rt.sessions,
+            settings.metrics_port,
+            is_leader=lambda: rt.leader.is_leader,
+            token=token,
+            host=settings.metrics_host,
+        )
     now = clock.now()
     fields: dict[str, Any] = {
         "holder": rt.leader.holder,
@@ -156,6 +166,8 @@ def serve(settings: Settings, clock: Clock) -> int:
         # In-flight requests were bounded by the request timeout; wait for them to be recorded.
         idle = rt.active.wait_idle(settings.request_timeout + STOP_MARGIN_SECONDS)
         rt.leader.release()
+        if metrics is not None:
+            metrics.shutdown()
         jobs.install(None)
         engine.dispose()
         log_event(log, "scheduler.stop", "scheduler stopped", clean=idle)

@@ -23,7 +23,7 @@ from newsletter.delivery.senders import Sender
 from newsletter.errors import NotFoundError, TimezoneError, TokenError
 from newsletter.logs import log_event
 from newsletter.render.renderer import RenderContext, render_email
-from newsletter.services import audience, limits
+from newsletter.services import audience, limits, metrics
 from newsletter.settings import Settings
 from newsletter.storage.db import transaction
 from newsletter.storage.models import MembershipStatus
@@ -164,6 +164,7 @@ def request_signup(
         timezone=known_timezone(request.timezone),
     )
     log_event(log, "signup.requested", outcome=str(result.outcome), list_id=result.list_id)
+    metrics.SIGNUPS.labels(outcome=str(result.outcome)).inc()
     if not result.needs_confirmation or result.subscriber_id is None:
         return None
     subject = f"{result.list_id}:{normalize_email(result.email).key}"
@@ -281,6 +282,7 @@ def confirm_signup(
         outcome=str(result.outcome),
         ref=token_ref(token),
     )
+    metrics.CONFIRMATIONS.labels(outcome=str(result.outcome)).inc()
     return Confirmed(result.outcome, claim.subscriber_id, claim.list_id, list_name)
 
 

@@ -24,6 +24,7 @@ from newsletter.web.routes import (
     archive,
     confirm,
     health,
+    metrics,
     preview,
     signup,
     unsubscribe,
@@ -91,7 +92,7 @@ def create_app(
     app.state.web = state
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit_for)
     app.add_middleware(SecurityHeadersMiddleware)
-    for module in (health, signup, confirm, unsubscribe, webhook, preview, archive):
+    for module in (health, signup, confirm, unsubscribe, webhook, preview, archive, metrics):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_exception_handler(StorageError, _storage_error)
