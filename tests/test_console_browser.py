@@ -85,7 +85,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
     audience.create_list(sessions, LIST_SLUG, LIST_NAME)
     for reader in READERS:
         audience.add_subscriber(sessions, LIST_SLUG, reader, confirmed=True)
-    for role in (UserRole.EDITOR, UserRole.APPROVER):
+    for role in (UserRole.EDITOR, UserRole.APPROVER, UserRole.ADMIN):
         users.add_user(sessions, EMAILS[role], role, name=role.value.title(), password=PASSWORD)
     port = free_port()
     server = uvicorn.Server(
@@ -279,6 +279,16 @@ def _post_events(site: Site, issue_id: int) -> None:
     assert answer.status_code in (200, 204), answer.text
 
 
+def _plain_pages() -> list[str]:
+    from test_console_routes import _ROUTES
+
+    return sorted(
+        r.path
+        for r in _ROUTES
+        if "GET" in r.methods and "{" not in r.path and r.path not in ("/admin", "/admin/login")
+    )
+
+
 def _has_route(path: str) -> bool:
     from test_console_routes import _ROUTES
 
@@ -357,7 +367,18 @@ def test_editor_to_approver_to_sent_issue_in_a_real_browser(site: Site) -> None:
             assert "3" in main and "delivered" in main.lower()
             assert driver.find_elements(By.CSS_SELECTOR, "canvas, svg")
             visit.check("results")
+        _sign_out(visit)
+
+        # Every other console page without an id in its path, whoever added it.
+        _sign_in(visit, UserRole.ADMIN)
+        for path in _plain_pages():
+            name = path.removeprefix("/admin/").replace("/", "-")
+            if name in visit.checked or path in ("/admin/issues/new",):
+                continue
+            visit.open(path)
+            assert "Not found" not in driver.title, path
+            visit.check(name)
     engine.dispose()
-    assert {"login", "home", "compose", "issue", "issues", "audit", "confirm-approve"} <= set(
-        visit.checked
-    )
+    assert {
+        "login", "home", "compose", "issue", "issues", "audit", "confirm-approve", "users"
+    } <= set(visit.checked)  # fmt: skip

@@ -13,6 +13,7 @@ from newsletter.web.console.routes import (
     issue_actions,
     issues,
     results,
+    users,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -25,4 +26,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     audit.router,
     content.router,
     audience.router,
+    users.router,
 )
