@@ -64,6 +64,14 @@ class Review:
         return MAX_HTML_BYTES
 
 
+def stored_sample(cfg: Settings, engine: Engine, issue_id: int) -> RenderedIssue:
+    """The stored email with sample values, without the checks (for the preview frames)."""
+    with transaction(session_factory(engine)) as session:
+        issue = issue_repo.get_issue(session, issue_id)
+        stored = RenderedIssue(issue.subject, issue.preheader, issue.html, issue.text)
+    return stored.filled(sample_values(cfg))
+
+
 def review_issue(cfg: Settings, engine: Engine, issue_id: int) -> Review:
     view = show_issue(engine, issue_id)
     with transaction(session_factory(engine)) as session:

@@ -258,8 +258,8 @@ def issue_detail(
 def issue_frame(request: Request, issue_id: IssueId, actor: Editor) -> HTMLResponse:
     """The email itself with sample values, for the 375 px and 600 px frames."""
     state = get_state(request)
-    found = review.review_issue(state.settings, state.engine, issue_id)
+    sample = review.stored_sample(state.settings, state.engine, issue_id)
     return HTMLResponse(
-        found.sample.html,
+        sample.html,
         headers={"content-security-policy": FRAME_CSP, "x-frame-options": "SAMEORIGIN"},
     )
