@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import typer
 
 from newsletter.cli import common
 from newsletter.cli.apps import content_app
-from newsletter.services import feeds
-from newsletter.services.feeds import ImportResult
+
+if TYPE_CHECKING:
+    from newsletter.services.feeds import ImportResult
 
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
@@ -37,6 +39,8 @@ def import_feed(
     as_json: bool = _JSON,
 ) -> None:
     """Write one article file per new post of a blog feed (never overwrites a file)."""
+    from newsletter.services import feeds  # trafilatura and feedparser: only here
+
     result = feeds.import_feed(
         common.settings(), url, category=_category(category), dry_run=dry_run
     )
@@ -51,6 +55,8 @@ def import_page(
     as_json: bool = _JSON,
 ) -> None:
     """Write an article file for one web page, from its Open Graph tags and text."""
+    from newsletter.services import feeds
+
     result = feeds.import_page(
         common.settings(), url, category=_category(category), dry_run=dry_run
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-import uvicorn
 
 from newsletter.cli.common import console, engine, settings
 
@@ -36,6 +35,8 @@ def serve(
     With ``--workers N`` uvicorn starts N processes that each build the app from the
     same settings; every limit is counted in the database, so they enforce one limit.
     """
+    import uvicorn  # only this command needs the web server
+
     cfg = settings()
     # Fail here with a clear message (exit 1) rather than inside uvicorn's loader.
     engine(cfg).dispose()

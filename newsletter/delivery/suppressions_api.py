@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import orjson
-from sendgrid import SendGridAPIClient
 
 from newsletter.delivery.retry import RetryPolicy, call_with_retry
 from newsletter.delivery.senders.sendgrid import translate_error
@@ -110,6 +109,8 @@ class SuppressionsClient:
 
     def _page(self, kind: SuppressionKind, params: dict[str, int]) -> list[dict[str, Any]]:
         what = f"suppressions {kind} offset {params['offset']}"
+
+        from sendgrid import SendGridAPIClient  # only when a request is made
 
         def attempt() -> list[dict[str, Any]]:
             self.requests_made += 1

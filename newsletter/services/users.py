@@ -10,6 +10,7 @@ the same thing whether or not the account exists.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -45,8 +46,16 @@ LOGIN_REFUSED = "That email and password do not match an active account."
 
 # argon2-cffi's defaults (RFC 9106's second recommendation); tests swap in a cheaper one.
 HASHER = PasswordHasher()
-# Verified against when the account does not exist, so both paths take as long.
-_DUMMY_HASH = HASHER.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the account does not exist, so both paths take as long.
+
+    Made on first use, not at import: an argon2 hash costs ~0.5 s of CPU and 64 MB,
+    which every CLI command paid before it did anything.
+    """
+    return HASHER.hash(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True)
@@ -224,7 +233,7 @@ def authenticate(
 
 def _verify(stored: str | None, password: str) -> bool:
     try:
-        return HASHER.verify(stored or _DUMMY_HASH, password) and stored is not None
+        return HASHER.verify(stored or _dummy_hash(), password) and stored is not None
     except (VerificationError, InvalidHashError):
         return False
 

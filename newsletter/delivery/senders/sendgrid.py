@@ -27,7 +27,6 @@ from typing import Any
 
 import orjson
 from python_http_client.exceptions import HTTPError
-from sendgrid import SendGridAPIClient
 
 from newsletter.delivery.senders.base import BatchState, SendResult
 from newsletter.errors import (
@@ -56,6 +55,10 @@ class SendGridSender:
         self.timeout = timeout
 
     def _client(self) -> Any:
+        # Imported here: the library is only needed when a request is made, and the CLI's
+        # start-up should not pay for it.
+        from sendgrid import SendGridAPIClient
+
         # One client per call: the library mutates its header dict on every request, so a
         # shared client would race between threads. A client is only a few small objects.
         client = SendGridAPIClient(api_key=self._api_key, host=self.base_url)
