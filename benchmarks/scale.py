@@ -1,0 +1,237 @@
+"""Scale benchmark (issue #14): one list on PostgreSQL from import to webhook events.
+
+    python benchmarks/scale.py [--members 1000000] [--events 3000000] [--database-url URL]
+
+Every stage runs as its own child process (wall time, peak RSS) next to a bare limit
+measured in the same run:
+
+1. import   `newsletter subscribers import --confirmed` of MEMBERS generated rows
+            (bare: the parse + validate + dedupe pass alone, no database);
+2. build    `newsletter issue build` + `issue approve` (bare: `python -c pass`);
+3. send     `newsletter issue send --yes --now` to the project's fake SendGrid in its own
+            process (bare: stream the audience and post prebuilt bodies, benchmarks/send.py);
+4. events   EVENTS signed webhook events in 1000-event batches, posted by two client
+            threads to `newsletter serve --workers 2` (bare: verify + parse alone).
+
+The machine has two cores shared with other work: pass smaller sizes while developing
+and say which size you ran. A scratch database is created next to the URL's and dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+CLI = "import sys; from newsletter.cli import main; sys.argv[0] = 'newsletter'; main()"
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def _load(name: str) -> ModuleType:
+    """A sibling benchmark as a module (``import.py`` cannot be imported by name)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "benchmarks" / name)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """(wall s, peak RSS MB, stdout) of one child process; exits on failure."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            sys.exit(f"{argv[2:]} failed ({proc.returncode}):\n{err.read().decode()[-3000:]}")
+        return wall, usage.ru_maxrss / 1024, out.read().decode()
+
+
+def _line(stage: str, wall: float, peak: float, bare: float, bare_what: str) -> None:
+    print(
+        f"[{stage}] {wall:8.1f} s, peak RSS {peak:5.0f} MB | bare ({bare_what}) {bare:.1f} s"
+        f" -> {wall / bare:.1f}x"
+    )
+
+
+def _server_peaks(pid: int) -> list[float]:
+    """VmHWM (peak RSS, MB) of the server and its worker processes."""
+    peaks = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+        if status.parent.name == str(pid) or fields.get("PPid", "").strip() == str(pid):
+            peaks.append(int(fields.get("VmHWM", "0 kB").split()[0]) / 1024)
+    return peaks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--members", type=int, default=1_000_000)
+    parser.add_argument("--events", type=int, default=3_000_000)
+    parser.add_argument("--database-url", default=DEFAULT_PG)
+    args = parser.parse_args()
+    imp, send, hook = _load("import.py"), _load("send.py"), _load("webhook.py")
+    from newsletter.storage import migrate
+    from newsletter.storage.db import make_engine
+    from newsletter.testing.databases import scratch_postgres
+
+    print(f"scale benchmark: {args.members:,} members, {args.events:,} events, PostgreSQL")
+    with (
+        tempfile.TemporaryDirectory(prefix="nl-scale-") as tmp,
+        scratch_postgres(args.database_url, "nl_scale") as db_url,
+    ):
+        work = Path(tmp)
+        engine = make_engine(db_url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        private, public = hook._keypair()
+        port = send._free_port()
+        fake_url = f"http://127.0.0.1:{port}"
+        env = send._env(db_url, fake_url, 4)
+        env.update(
+            NEWSLETTER_SENDGRID_WEBHOOK_PUBLIC_KEY=public,
+            NEWSLETTER_OUTBOX_DIR=str(work / "outbox"),
+            NEWSLETTER_LOG_LEVEL="WARNING",
+        )
+        python = [sys.executable, "-c"]
+        bare_start, _, _ = _run([*python, "pass"], env)
+        _run([*python, CLI, "lists", "create", send.SLUG, "--name", "Scale"], env)
+
+        csv_path = work / "people.csv"
+        imp.generate(csv_path, args.members)
+        parse = imp.parse_only_pass(csv_path)
+        wall, peak, _ = _run(
+            [
+                *python,
+                CLI,
+                "subscribers",
+                "import",
+                str(csv_path),
+                "--list",
+                send.SLUG,
+                "--confirmed",
+                "--json",
+            ],
+            env,
+        )
+        _line("import", wall, peak, parse, "parse + validate")
+
+        started = time.perf_counter()
+        issue_id, list_id = send.build_and_approve(db_url)
+        build = time.perf_counter() - started
+        print(f"[build]  {build:8.1f} s in this process | bare (python -c pass) {bare_start:.2f} s")
+
+        fake = subprocess.Popen(
+            [sys.executable, "-m", "newsletter.testing.fake_sendgrid", "--port", str(port)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert fake.stdout is not None
+            fake.stdout.readline()
+            wall, peak, _ = _run(
+                [*python, CLI, "issue", "send", str(issue_id), "--yes", "--now"], env
+            )
+            accepted = send._fake_accepted(fake_url)
+            send._fake_reset(fake_url)
+            bare_send, _ = send._run_child(
+                ["--child", "bare", "--list-id", str(list_id), "--concurrency", "4"], env
+            )
+        finally:
+            fake.terminate()
+            fake.wait(timeout=30)
+        _line("send", wall, peak, float(bare_send["seconds"]), "stream + post prebuilt")
+        print(f"         accepted by the fake: {str(accepted)[:100]}")
+
+        _events(args.events, issue_id, env, private, hook)
+
+
+def _events(total: int, issue_id: int, env: dict[str, str], private: Any, hook: Any) -> None:
+    from newsletter.services.events import parse_events
+    from newsletter.web.signature import WebhookVerifier
+
+    port = hook._free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-c", CLI, "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                sys.exit("the web workers did not start")
+            time.sleep(0.3)
+        batches = max(total // 1000, 1)
+        verifier = WebhookVerifier(env["NEWSLETTER_SENDGRID_WEBHOOK_PUBLIC_KEY"])
+        bare = 0.0
+        failures: list[str] = []
+
+        def post(numbers: range) -> None:
+            nonlocal bare
+            local = random.Random(14 + numbers.start)
+            with httpx.Client(timeout=60) as client:
+                for number in numbers:
+                    body = hook._batch(number, 1000, issue_id, local, tag="scale")
+                    stamp = str(int(time.time()))
+                    headers = hook._headers(private, body, stamp)
+                    started = time.perf_counter()
+                    verifier.verify(body, headers[hook.SIGNATURE_HEADER], stamp)
+                    parse_events(body)
+                    bare += time.perf_counter() - started
+                    answer = client.post(f"{base}/webhooks/sendgrid", content=body, headers=headers)
+                    if answer.status_code != 200:
+                        failures.append(f"{answer.status_code} {answer.text[:100]}")
+
+        half = batches // 2
+        threads = [
+            threading.Thread(target=post, args=(range(0, half),)),
+            threading.Thread(target=post, args=(range(half, batches),)),
+        ]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wall = time.perf_counter() - started
+        peaks = _server_peaks(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    worst = max(peaks) if peaks else 0.0
+    _line("events", wall, worst, bare, "verify + parse, summed")
+    print(
+        f"         {batches * 1000:,} events in {batches:,} batches; failed posts: {len(failures)}"
+    )
+    print(f"         {batches * 1000 / wall:,.0f} events/s through 2 workers")
+
+
+if __name__ == "__main__":
+    main()
