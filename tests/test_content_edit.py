@@ -239,3 +239,13 @@ def test_saving_an_imported_article_keeps_its_source_fields(content: Path) -> No
     assert article.title == "Core bracing"
     assert article.source_guid == "blog-17"
     assert article.source_url == "https://riverbendclinic.example.org/blog/core"
+
+
+def test_the_library_check_sees_a_quick_same_length_rewrite(content: Path) -> None:
+    # The loader keeps parsed files by their text, so a rewrite within the same clock
+    # tick and of the same length must still be seen.
+    path = content / "tips" / f"{TIP}.md"
+    assert check_library(content).library.tips[TIP].title == "Cat-Cow for a Stiff Back"
+    path.write_text(path.read_text().replace("Cat-Cow for a Stiff Back", "Cat-Cow for a Sore Back"))
+    path.write_text(path.read_text().replace("Sore Back", "Sore Neck"))
+    assert check_library(content).library.tips[TIP].title == "Cat-Cow for a Sore Neck"

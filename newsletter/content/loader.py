@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,14 +123,39 @@ def _load_all(
     loaded: dict[Path, tuple[Document, T | None]] = {}
     for path in paths:
         try:
-            doc = parse(path, read_text(path))
+            text = read_text(path)
+            doc, item, found = _checked(path, text, build)
         except FrontMatterError as exc:
             problems.append(exc.problem)
             continue
-        item, found = build(doc)
         problems.extend(found)
         loaded[path] = (doc, item)
     return loaded
+
+
+# Checked files by path, validator and a digest of their text: YAML and Markdown parsing
+# is nearly all of a library check, and the console and the scheduler check the library
+# again and again while its files rarely change. Keyed by content, not by modification
+# time, because file times tick coarsely and two quick saves of one length would look
+# the same.
+_CHECKED: dict[tuple[Path, str, bytes], tuple[object, object, tuple[ContentProblem, ...]]] = {}
+_CHECKED_LIMIT = 20_000
+
+
+def _checked(
+    path: Path, text: str, build: Callable[[Document], tuple[T | None, list[ContentProblem]]]
+) -> tuple[Document, T | None, list[ContentProblem]]:
+    key = (path, build.__qualname__, hashlib.blake2b(text.encode("utf-8")).digest())
+    hit = _CHECKED.get(key)
+    if hit is not None:
+        doc, item, found = hit
+        return doc, item, list(found)  # type: ignore[return-value]  # stored below for build
+    parsed = parse(path, text)
+    built, problems = build(parsed)
+    if len(_CHECKED) >= _CHECKED_LIMIT:
+        _CHECKED.clear()
+    _CHECKED[key] = (parsed, built, tuple(problems))
+    return parsed, built, problems
 
 
 def _unknown_refs(

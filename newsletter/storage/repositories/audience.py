@@ -85,10 +85,26 @@ def sendable_ids(session: Session, list_id: int, subscriber_ids: Sequence[int]) 
 
 
 def count_sendable(session: Session, list_id: int) -> int:
-    stmt = (
+    """Confirmed subscribers of the list minus the suppressed ones among them.
+
+    Two indexed counts instead of one join of every member with ``subscribers``: the
+    first is an index-only range of ``ix_memberships_list_status``, the second starts
+    from ``suppressions`` (small next to an audience) and probes the unique keys. The
+    result is the same as counting ``_sendable_condition`` rows, at a fraction of the
+    cost for a million members.
+    """
+    m = Membership
+    confirmed = [
+        m.list_id == list_id,
+        m.status == MembershipStatus.SUBSCRIBED,
+        m.confirmed_at.is_not(None),
+    ]
+    members = session.scalar(select(func.count()).select_from(m).where(*confirmed))
+    suppressed = session.scalar(
         select(func.count())
-        .select_from(Membership)
-        .join(Subscriber, Subscriber.id == Membership.subscriber_id)
-        .where(and_(*_sendable_condition(list_id)))  # type: ignore[arg-type]
+        .select_from(Suppression)
+        .join(Subscriber, Subscriber.email_key == Suppression.email_key)
+        .join(m, (m.subscriber_id == Subscriber.id) & (m.list_id == list_id))
+        .where(*confirmed)
     )
-    return int(session.scalar(stmt) or 0)
+    return int(members or 0) - int(suppressed or 0)
