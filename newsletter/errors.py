@@ -24,6 +24,7 @@ so callers never have to know which library failed.
     │   ├── AddressError         an email address is invalid
     │   ├── PersonNameError      a name is too long or holds control characters, < or >
     │   ├── ImportFileError      a CSV file cannot be read at all
+    │   ├── PreferenceError      a preference-centre choice is invalid (a past date)
     │   ├── TimezoneError        a time zone name or local time of day is not usable
     │   └── TokenError           a token is forged, altered or expired
     │       └── TokenExpiredError
@@ -144,6 +145,10 @@ class TimezoneError(AudienceError):
 
 class ImportFileError(AudienceError):
     """A subscriber file cannot be read at all (nothing was imported)."""
+
+
+class PreferenceError(AudienceError):
+    """A preference-centre choice cannot be applied (the message says what to change)."""
 
 
 class TokenError(AudienceError):

@@ -22,6 +22,7 @@ from newsletter.delivery.payload import MessageTemplate, Recipient, build_body, 
 from newsletter.delivery.senders import Sender
 from newsletter.errors import NotFoundError, TimezoneError, TokenError
 from newsletter.logs import log_event
+from newsletter.render import UNSUBSCRIBE_URL_TAG
 from newsletter.render.renderer import RenderContext, render_email
 from newsletter.services import audience, limits, metrics
 from newsletter.settings import Settings
@@ -201,28 +202,68 @@ def send_confirmation(
         context=context,
         subject=subject,
     )
+    key = f"confirm-{pending.subscriber_id}-{pending.list_id}-{time.time_ns()}"
+    message_id = send_to_member(
+        settings,
+        signer,
+        sender,
+        OneMessage("confirmation", subject, html, text, key),
+        subscriber_id=pending.subscriber_id,
+        list_id=pending.list_id,
+        email=pending.email,
+        name=pending.name,
+    )
+    log_event(log, "signup.confirmation_sent", list_id=pending.list_id, sender=sender.name, ref=key)
+    return message_id
+
+
+@dataclass(frozen=True)
+class OneMessage:
+    """A rendered email for one person: its kind (category), parts and batch key."""
+
+    kind: str
+    subject: str
+    html: str
+    text: str
+    key: str
+
+
+def send_to_member(
+    settings: Settings,
+    signer: TokenSigner,
+    sender: Sender,
+    message: OneMessage,
+    *,
+    subscriber_id: int,
+    list_id: int,
+    email: str,
+    name: str | None,
+    values: dict[str, str] | None = None,
+) -> str:
+    """Send ``message`` to one member with the list's unsubscribe headers; the message id.
+
+    ``values`` maps substitution tags to this person's values; the unsubscribe URL is
+    passed to it, so a template's footer link and the headers agree.
+    """
     template = MessageTemplate(
-        subject=subject,
-        html=html,
-        text=text,
+        subject=message.subject,
+        html=message.html,
+        text=message.text,
         from_email=settings.from_email,
         from_name=settings.from_name,
         reply_to=settings.reply_to,
-        categories=("confirmation",),
-        custom_args={"kind": "confirmation"},
+        categories=(message.kind,),
+        custom_args={"kind": message.kind},
     )
-    unsubscribe = signer.unsubscribe_token(pending.subscriber_id, pending.list_id)
+    unsubscribe_url = f"{settings.public_url}/u/{signer.unsubscribe_token(subscriber_id, list_id)}"
     recipient = Recipient(
-        email=pending.email,
-        name=pending.name,
-        substitutions={},
-        unsubscribe_url=f"{settings.public_url}/u/{unsubscribe}",
+        email=email,
+        name=name,
+        substitutions=(values or {}) | ({UNSUBSCRIBE_URL_TAG: unsubscribe_url} if values else {}),
+        unsubscribe_url=unsubscribe_url,
     )
     body = encode_body(build_body(template, [recipient], batch=0))
-    key = f"confirm-{pending.subscriber_id}-{pending.list_id}-{time.time_ns()}"
-    result = sender.send(body, batch_key=key)
-    log_event(log, "signup.confirmation_sent", list_id=pending.list_id, sender=sender.name, ref=key)
-    return result.message_id or ""
+    return sender.send(body, batch_key=message.key).message_id or ""
 
 
 def describe_confirm(

@@ -57,6 +57,9 @@ class Subscriber(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # IANA name as the tz database spells it; None: the list's zone applies.
     timezone: Mapped[str | None] = mapped_column(String(64))
+    # The preference centre's pause: nothing is sent before this instant (None: not paused).
+    # The audience query compares it with the database's clock, so a pause ends by itself.
+    paused_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
 class Membership(Base):
@@ -88,6 +91,27 @@ class Membership(Base):
     unsubscribed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     # Where the unsubscribe came from (link, one-click header, CLI, webhook): proof too.
     unsubscribe_source: Mapped[str | None] = mapped_column(String(200))
+    # Set (compare-and-set) before the welcome email goes out: at most one per membership.
+    welcomed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class PreferenceChange(Base):
+    """One change made on the preference centre, recorded like consent: what, when, whence."""
+
+    __tablename__ = "preference_changes"
+    __table_args__ = (Index("ix_preference_changes_subscriber", "subscriber_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    # None for a change to every list (a pause).
+    list_id: Mapped[int | None] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
+    # subscribe | unsubscribe | pause | resume
+    action: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str] = mapped_column(String(200), default="")
+    source: Mapped[str] = mapped_column(String(200))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Suppression(Base):

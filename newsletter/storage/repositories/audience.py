@@ -1,7 +1,8 @@
 """The audience query: who may be sent to on a list right now.
 
-Sendable means: membership ``subscribed``, confirmed (``confirmed_at`` set), and
-the address not in the global suppressions.
+Sendable means: membership ``subscribed``, confirmed (``confirmed_at`` set), the
+person not paused (``paused_until`` empty or past, by the database's clock, so a
+pause ends by itself), and the address not in the global suppressions.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
-from sqlalchemy import Engine, and_, exists, func, select
+from sqlalchemy import Engine, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from newsletter.storage.models import Membership, MembershipStatus, Subscriber, Suppression
@@ -28,6 +29,7 @@ def _sendable_condition(list_id: int) -> list[object]:
         Membership.list_id == list_id,
         Membership.status == MembershipStatus.SUBSCRIBED,
         Membership.confirmed_at.is_not(None),
+        or_(Subscriber.paused_until.is_(None), Subscriber.paused_until <= func.current_timestamp()),
         ~exists().where(Suppression.email_key == Subscriber.email_key),
     ]
 
@@ -39,6 +41,7 @@ _PAGE_SQL = (
     " FROM memberships m JOIN subscribers s ON s.id = m.subscriber_id"
     " WHERE m.list_id = {p} AND m.status = 'subscribed' AND m.confirmed_at IS NOT NULL"
     " AND m.subscriber_id > {p}"
+    " AND (s.paused_until IS NULL OR s.paused_until <= CURRENT_TIMESTAMP)"
     " AND NOT EXISTS (SELECT 1 FROM suppressions x WHERE x.email_key = s.email_key)"
     " ORDER BY m.subscriber_id LIMIT {p}"
 )

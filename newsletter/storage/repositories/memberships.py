@@ -180,3 +180,27 @@ def counts_by_status(session: Session) -> dict[int, dict[MembershipStatus, int]]
         per_list = counts.setdefault(list_id, dict.fromkeys(MembershipStatus, 0))
         per_list[MembershipStatus(status)] = count
     return counts
+
+
+def claim_welcome(
+    session: Session, list_id: int, subscriber_id: int, *, now: dt.datetime | None = None
+) -> bool:
+    """Mark the membership welcomed, once: True only for the caller that set it.
+
+    A compare-and-set, so two confirmations racing (a double click, two workers) cannot
+    both win, and committed before the email goes out, so a crash after it never leads
+    to a second welcome.
+    """
+    stmt = (
+        update(MEMBERSHIPS)
+        .where(
+            MEMBERSHIPS.c.list_id == list_id,
+            MEMBERSHIPS.c.subscriber_id == subscriber_id,
+            MEMBERSHIPS.c.status == MembershipStatus.SUBSCRIBED.value,
+            MEMBERSHIPS.c.welcomed_at.is_(None),
+        )
+        .values(welcomed_at=now or utcnow())
+    )
+    claimed = session.connection().execute(stmt).rowcount == 1
+    session.expire_all()
+    return claimed

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from newsletter.errors import TokenError, TokenExpiredError
@@ -26,6 +27,7 @@ from newsletter.services.signup import (
     describe_confirm,
     token_ref,
 )
+from newsletter.services.welcome import send_welcome
 from newsletter.web.state import WebState, client_ip, get_state
 
 log = logging.getLogger(__name__)
@@ -122,8 +124,20 @@ async def confirm(request: Request, token: str) -> HTMLResponse:
             "and an old link does not undo that. To subscribe again, please sign up again.",
             status_code=410,
         )
-    return state.pages.response(
+    # After the response, like the confirmation email: the page never waits on SendGrid.
+    welcome = BackgroundTask(
+        send_welcome,
+        state.settings,
+        state.sessions,
+        state.signer,
+        state.sender,
+        subscriber_id=result.subscriber_id,
+        list_id=result.list_id,
+    )
+    page = state.pages.response(
         "confirmed.html",
         title="You are subscribed",
         message=f"Thank you! You will receive {result.list_name} every week.",
     )
+    page.background = welcome
+    return page

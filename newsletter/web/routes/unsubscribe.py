@@ -1,13 +1,16 @@
-"""``GET /u/{token}`` shows a confirm page; ``POST /u/{token}`` unsubscribes.
+"""``/u/{token}``: the preference centre, one-click unsubscribe, and the preference form.
 
-GET changes nothing because mail scanners and link previewers fetch every URL in an
-email. POST serves both the page's buttons and RFC 8058 one-click requests
+``GET /u/{token}`` shows the person's lists, a pause and the unsubscribe buttons;
+``POST /u/{token}/preferences`` applies the lists and the pause; ``POST /u/{token}``
+unsubscribes. GET changes nothing because mail scanners and link previewers fetch
+every URL in an email. POST serves both the page's buttons and RFC 8058 one-click requests
 (``List-Unsubscribe=One-Click``, form-encoded, no cookies), which mailbox providers
 send from their own servers; both get 200.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -16,10 +19,17 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from newsletter.errors import TokenError
+from newsletter.errors import PreferenceError, TokenError
 from newsletter.logs import log_event
+from newsletter.services.preferences import (
+    MAX_PAUSE_DAYS,
+    Pause,
+    PreferencesView,
+    describe_preferences,
+    save_preferences,
+)
 from newsletter.services.signup import describe_unsubscribe, token_ref, unsubscribe_with_token
-from newsletter.web.state import WebState, get_state
+from newsletter.web.state import WebState, client_ip, get_state
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["unsubscribe"])
@@ -32,6 +42,14 @@ _FORM_SCHEMA: dict[str, Any] = {
     "properties": {
         ONE_CLICK_FIELD: {"type": "string", "enum": [ONE_CLICK_VALUE]},
         "scope": {"type": "string", "enum": ["list", "all"]},
+    },
+}
+_PREFS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "list": {"type": "array", "items": {"type": "string", "maxLength": 120}},
+        "pause": {"type": "string", "enum": [p.value for p in Pause]},
+        "until": {"type": "string", "format": "date"},
     },
 }
 _HTML_ANSWERS: dict[int | str, dict[str, Any]] = {
@@ -51,19 +69,101 @@ def _invalid(state: WebState, token: str) -> HTMLResponse:
 
 @router.get("/u/{token}", response_class=HTMLResponse, responses=_HTML_ANSWERS)
 async def unsubscribe_page(request: Request, token: str) -> HTMLResponse:
+    """The preference centre: lists, a pause, and the unsubscribe buttons."""
     state = get_state(request)
     try:
-        view = await run_in_threadpool(describe_unsubscribe, state.sessions, state.signer, token)
+        return await _page(request, state, token)
     except TokenError:
         return _invalid(state, token)
+
+
+async def _page(
+    request: Request,
+    state: WebState,
+    token: str,
+    *,
+    prefs: PreferencesView | None = None,
+    notice: str = "",
+    problem: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    view = await run_in_threadpool(describe_unsubscribe, state.sessions, state.signer, token)
+    if prefs is None and view.subscriber_id is not None:
+        prefs = await run_in_threadpool(
+            describe_preferences, state.settings, state.sessions, state.signer, token
+        )
+    today = state.settings.today()
     return state.pages.response(
         "unsubscribe.html",
-        title="Unsubscribe",
+        status_code=status_code,
+        title="Your email preferences",
         action=str(request.url_for("unsubscribe", token=token)),
+        # Relative to the page (/u/TOKEN), so never built from the Host header.
+        prefs_action=f"./{token}/preferences",
         email_hint=view.email_hint,
         list_name=view.list_name,
         other_lists=view.other_lists,
+        prefs=prefs,
+        notice=notice,
+        problem=problem,
+        tomorrow=(today + dt.timedelta(days=1)).isoformat(),
+        latest=(today + dt.timedelta(days=MAX_PAUSE_DAYS)).isoformat(),
     )
+
+
+@router.post(
+    "/u/{token}/preferences",
+    name="preferences",
+    response_class=HTMLResponse,
+    responses=_HTML_ANSWERS | {422: {"content": {"text/html": {}}, "description": "bad choice"}},
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {"application/x-www-form-urlencoded": {"schema": _PREFS_SCHEMA}},
+        }
+    },
+)
+async def save(request: Request, token: str) -> HTMLResponse:
+    """Apply the preference form; every change is recorded with this request's details."""
+    state = get_state(request)
+    try:
+        form = await request.form()
+    except HTTPException:
+        form = None
+    chosen = [v for v in form.getlist("list") if isinstance(v, str)] if form else []
+    raw_pause = form.get("pause") if form else None
+    raw_until = form.get("until") if form else None
+    try:
+        pause = Pause(raw_pause) if isinstance(raw_pause, str) else Pause.KEEP
+        until = (
+            dt.date.fromisoformat(raw_until) if isinstance(raw_until, str) and raw_until else None
+        )
+    except ValueError:
+        return await _page(
+            request, state, token, problem="Please pick a valid date.", status_code=422
+        )
+    try:
+        saved = await run_in_threadpool(
+            lambda: save_preferences(
+                state.settings,
+                state.sessions,
+                state.signer,
+                token,
+                chosen=chosen,
+                pause=pause,
+                until=until,
+                ip=client_ip(request),
+                user_agent=request.headers.get("user-agent"),
+            )
+        )
+    except TokenError:
+        return _invalid(state, token)
+    except PreferenceError as exc:
+        return await _page(
+            request, state, token, problem=f"Nothing was changed: {exc}.", status_code=422
+        )
+    notice = "Saved." if saved.changes else "Nothing to change: these were already your choices."
+    return await _page(request, state, token, prefs=saved.view, notice=notice)
 
 
 @router.post(
