@@ -159,6 +159,19 @@ def test_one_click_still_unsubscribes_a_paused_person(web: Web) -> None:
     assert statuses(web) == {LIST_SLUG: MembershipStatus.UNSUBSCRIBED}
 
 
+def test_forged_token_is_refused_whatever_the_form_says(web: Web) -> None:
+    for form in ({"pause": "bogus"}, {"pause": "until", "until": "x"}, {}):
+        answer = web.client.post("/u/not-a-token/preferences", data=form)
+        assert answer.status_code == 400, form
+
+
+def test_an_unknown_pause_choice_changes_nothing(web: Web) -> None:
+    person, token = token_for(web)
+    answer = web.client.post(f"/u/{token}/preferences", data={"pause": "forever"})
+    assert answer.status_code == 422
+    assert sendable(web) == {person}
+
+
 def test_forged_token_is_refused(web: Web) -> None:
     assert (
         web.client.post("/u/not-a-token/preferences", data={"pause": "4-weeks"}).status_code == 400

@@ -127,6 +127,13 @@ async def save(request: Request, token: str) -> HTMLResponse:
     """Apply the preference form; every change is recorded with this request's details."""
     state = get_state(request)
     try:
+        return await _save(request, state, token)
+    except TokenError:
+        return _invalid(state, token)
+
+
+async def _save(request: Request, state: WebState, token: str) -> HTMLResponse:
+    try:
         form = await request.form()
     except HTTPException:
         form = None
@@ -135,9 +142,8 @@ async def save(request: Request, token: str) -> HTMLResponse:
     raw_until = form.get("until") if form else None
     try:
         pause = Pause(raw_pause) if isinstance(raw_pause, str) else Pause.KEEP
-        until = (
-            dt.date.fromisoformat(raw_until) if isinstance(raw_until, str) and raw_until else None
-        )
+        wanted = pause == Pause.UNTIL and isinstance(raw_until, str) and raw_until
+        until = dt.date.fromisoformat(raw_until) if wanted and isinstance(raw_until, str) else None
     except ValueError:
         return await _page(
             request, state, token, problem="Please pick a valid date.", status_code=422
@@ -156,8 +162,6 @@ async def save(request: Request, token: str) -> HTMLResponse:
                 user_agent=request.headers.get("user-agent"),
             )
         )
-    except TokenError:
-        return _invalid(state, token)
     except PreferenceError as exc:
         return await _page(
             request, state, token, problem=f"Nothing was changed: {exc}.", status_code=422
