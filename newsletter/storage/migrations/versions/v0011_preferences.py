@@ -18,6 +18,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("subscribers", schema=None) as batch_op:
         batch_op.add_column(sa.Column("paused_until", sa.DateTime(timezone=True), nullable=True))
+        batch_op.create_index("ix_subscribers_paused_until", ["paused_until"], unique=False)
     with op.batch_alter_table("memberships", schema=None) as batch_op:
         batch_op.add_column(sa.Column("welcomed_at", sa.DateTime(timezone=True), nullable=True))
     op.create_table(
@@ -49,4 +50,5 @@ def downgrade() -> None:
     with op.batch_alter_table("memberships", schema=None) as batch_op:
         batch_op.drop_column("welcomed_at")
     with op.batch_alter_table("subscribers", schema=None) as batch_op:
+        batch_op.drop_index("ix_subscribers_paused_until")
         batch_op.drop_column("paused_until")
