@@ -129,11 +129,24 @@ class KeyValueFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         data = _base(record)
-        if not data["msg"]:
-            del data["msg"]
-        if record.exc_info:
-            data["error"] = mask_text(self.formatException(record.exc_info))
-        return " ".join(f"{key}={_kv_value(value)}" for key, value in data.items())
+        error = mask_text(self.formatException(record.exc_info)) if record.exc_info else None
+        # A multi-line message (every content problem of a ContentError, say) becomes one
+        # log line per line of text, each with the same keys, so people and grep read
+        # one problem per line instead of one long string of "\n" escapes.
+        parts = [line.strip() for line in str(data.pop("msg")).splitlines() if line.strip()]
+        lines = []
+        for index, part in enumerate(parts or [""]):
+            row = dict(data, msg=part) if part else dict(data)
+            if error is not None and index == max(len(parts) - 1, 0):
+                row["error"] = error  # the traceback once, on the last line
+            lines.append(" ".join(f"{key}={_kv_value(value)}" for key, value in _ordered(row)))
+        return "\n".join(lines)
+
+
+def _ordered(row: dict[str, Any]) -> list[tuple[str, Any]]:
+    # ts, level, logger, event, then msg, then the fields: the order _base builds.
+    head = [k for k in ("ts", "level", "logger", "event", "msg") if k in row]
+    return [(k, row[k]) for k in head] + [(k, v) for k, v in row.items() if k not in head]
 
 
 class JsonFormatter(logging.Formatter):

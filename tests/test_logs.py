@@ -6,9 +6,11 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from newsletter.errors import ContentError, ContentProblem
 from newsletter.logs import (
     MASK,
     configure_logging,
@@ -136,3 +138,24 @@ def test_job_span_status_can_be_set_by_the_body(stream: io.StringIO) -> None:
     end = stream.getvalue().strip().splitlines()[-1]
     assert "status=skipped" in end
     assert "level=info" in end
+
+
+def test_a_multi_line_content_error_is_one_kv_line_per_problem(stream: io.StringIO) -> None:
+    problems = [
+        ContentProblem(Path("content/tips/a.md"), "'wintr' is not a season", field="season"),
+        ContentProblem(Path("content/articles/b.md"), "YAML syntax error: x", line=2),
+    ]
+    log_event(
+        logging.getLogger("t"),
+        "assemble.failed",
+        f"back-care: {ContentError(problems)}",
+        level=logging.ERROR,
+        list="back-care",
+    )
+    lines = stream.getvalue().strip().splitlines()
+    assert len(lines) == 3
+    assert all("event=assemble.failed" in line and "list=back-care" in line for line in lines)
+    assert 'msg="back-care: 2 content problems:"' in lines[0]
+    assert "msg=\"content/tips/a.md: season: 'wintr' is not a season\"" in lines[1]
+    assert 'msg="content/articles/b.md:2: YAML syntax error: x"' in lines[2]
+    assert "\\n" not in stream.getvalue()

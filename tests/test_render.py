@@ -226,3 +226,17 @@ def test_tip_with_caution_and_no_articles(ctx: RenderContext) -> None:
     assert "Never put ice straight on the skin." in issue.html
     assert "Caution: Never put ice straight on the skin." in issue.text
     assert "THIS WEEK'S READING" not in issue.text
+
+
+def test_each_article_shows_its_author_under_the_snippet(ctx: RenderContext) -> None:
+    plan = sample_plan()
+    article = plan.articles[0]
+    odd = dataclasses.replace(
+        plan, articles=(article.model_copy(update={"author": "Dr. <Lee> & Co"}),)
+    )
+    issue = render_issue(odd, ctx)
+    assert "By Dr. &lt;Lee&gt; &amp; Co" in issue.html  # escaped like any other content
+    lines = issue.text.splitlines()
+    summary_end = max(i for i, line in enumerate(lines) if line and line in article.summary)
+    assert lines[summary_end + 1] == "By Dr. <Lee> & Co"
+    assert lines[summary_end + 2].startswith("Read the article: ")

@@ -6,14 +6,38 @@ import sys
 from typing import Any
 
 import orjson
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from sqlalchemy import Engine
 
 from newsletter.settings import Settings, load_settings
 from newsletter.storage.db import check_schema, make_engine
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+PIPE_WIDTH = 100_000
+"""Columns assumed when output is not a terminal: tables print full values, never "…"."""
+
+
+class _Console(Console):
+    """Rich's console, except that a pipe or file is as wide as the widest row.
+
+    Rich assumes 80 columns (or ``COLUMNS``, which CI runners often set to 80) when it
+    cannot ask a terminal, which cuts table cells in ``newsletter issue list > issues.txt``
+    or a CI log. A pipe has no width to respect, so none is imposed.
+    """
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        measured = super().size
+        if self.is_terminal:
+            return measured
+        return ConsoleDimensions(PIPE_WIDTH, measured.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
+
+console = _Console(highlight=False, soft_wrap=True)
+err_console = _Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def settings() -> Settings:

@@ -68,6 +68,21 @@ def _aware(instant: dt.datetime) -> dt.datetime:
     return instant.astimezone(dt.UTC)
 
 
+def check_now_option(value: str) -> str:
+    """``value`` if it is an ISO date-time, else ``ValueError``: a bad ``--now`` is a usage error.
+
+    Checked while the command line is parsed (exit 2), before any settings are read.
+    """
+    try:
+        dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not an ISO date-time (e.g. 2026-11-24T09:00, local time of "
+            "NEWSLETTER_TIMEZONE, or 2026-11-24T14:00+00:00)"
+        ) from None
+    return value
+
+
 def parse_now(value: str, zone: ZoneInfo, *, source: str = NOW_ENV) -> dt.datetime:
     """Parse an ISO instant; one without an offset is local time in ``zone``."""
     try:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from newsletter.errors import NewsletterError
 from newsletter.logs import configure_logging
-from newsletter.scheduling.clock import NOW_ENV, make_clock
+from newsletter.scheduling.clock import NOW_ENV, check_now_option, make_clock
 from newsletter.settings import Settings, load_settings
 
 log = logging.getLogger("newsletter.scheduler")
@@ -47,6 +47,13 @@ def run(*, once: bool, now: str | None = None) -> int:
     return 1 if any(o.status == "failed" for o in outcomes) else 0
 
 
+def _now_option(value: str) -> str:
+    try:
+        return check_now_option(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="scheduler.py",
@@ -58,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--now",
         metavar="ISO",
+        type=_now_option,
         help="pretend it is this time, e.g. 2026-11-24T09:00 (local time of NEWSLETTER_TIMEZONE)",
     )
     args = parser.parse_args(argv)
