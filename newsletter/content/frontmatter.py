@@ -8,6 +8,7 @@ given twice is an error instead of the last one silently winning.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,8 @@ def _load_yaml(path: Path, text: str) -> tuple[dict[str, Any], dict[KeyPath, int
             if start is not None and (mark is None or start.line != mark.line):
                 context += f" that starts on line {start.line + offset}"
             detail = f"{detail} ({context})"
+        if mark is not None:
+            detail += _quote_hint(text, mark.line)
         raise FrontMatterError(
             ContentProblem(path, f"YAML syntax error: {detail}", line=line)
         ) from exc
@@ -159,6 +162,21 @@ def _load_yaml(path: Path, text: str) -> tuple[dict[str, Any], dict[KeyPath, int
             ContentProblem(path, f"key {key!r} is not a word; keys are names like 'title'")
         )
     return data, key_lines
+
+
+_KEY_VALUE = re.compile(r"^\s*([A-Za-z_][\w-]*):\s+(.+?)\s*$")
+
+
+def _quote_hint(text: str, index: int) -> str:
+    # "title: Heat or ice: a rule" is the usual cause of YAML's "mapping values are not
+    # allowed here": a second ": " inside an unquoted value.
+    lines = text.splitlines()
+    found = _KEY_VALUE.match(lines[index]) if 0 <= index < len(lines) else None
+    if found is None or ": " not in found.group(2) or found.group(2)[0] in "\"'":
+        return ""
+    key, value = found.groups()
+    quoted = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'; the value of {key!r} contains ": ", so put it in quotes: {key}: "{quoted}"'
 
 
 def _index_lines(

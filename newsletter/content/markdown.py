@@ -62,6 +62,29 @@ def _collect_links(node: SyntaxTreeNode, line: int | None, found: list[Link]) ->
         _collect_links(child, line, found)
 
 
+@cache
+def _html_finder() -> MarkdownIt:
+    # The same grammar with raw HTML switched on, only to find what the real parser
+    # would escape into visible "<b>" text.
+    return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+
+
+def raw_html(md: str) -> list[tuple[int | None, str]]:
+    """Every raw HTML tag or block in ``md`` as (1-based line, the tag), document order.
+
+    Emails escape raw HTML, so a writer's ``<b>`` or ``<br>`` shows as literal text.
+    """
+    found: list[tuple[int | None, str]] = []
+    for token in _html_finder().parse(md):
+        line = token.map[0] + 1 if token.map else None
+        if token.type == "html_block":
+            found.append((line, token.content.strip().splitlines()[0]))
+        for child in token.children or ():
+            if child.type == "html_inline":
+                found.append((line, child.content))
+    return found
+
+
 def to_text(md: str, width: int | None = TEXT_WIDTH) -> str:
     """Plain text for an email's text part: list markers kept, links as ``text (url)``."""
     if not md.strip():

@@ -96,7 +96,11 @@ def translate(doc: Document, loc: KeyPath, error: Mapping[str, Any]) -> ContentP
     ):
         message = f"{value!r} is not a month; use numbers 1 to 12"
     elif kind == "literal_error" and named == ("season",):
-        message = f"{value!r} is not a season; use one of {', '.join(SEASON_MONTHS)}"
+        message = f"{value!r} is not a season"
+        close = difflib.get_close_matches(str(value).lower(), list(SEASON_MONTHS), n=1, cutoff=0.6)
+        if close:
+            message += f" (did you mean {close[0]!r}?)"
+        message += f"; use one of {', '.join(SEASON_MONTHS)}"
     elif kind in _TYPE_MESSAGES:
         message = f"{_TYPE_MESSAGES[kind]} (got {value!r})"
         if kind == "string_type" and isinstance(value, bool | int | float):

@@ -70,6 +70,9 @@ def article_from(doc: Document) -> tuple[Article | None, Problems]:
     if slug_bad:
         problems.append(slug_bad)
     values["slug"] = doc.path.stem if slug_bad is None else "invalid-slug"
+    summary = values.get("summary")
+    if isinstance(summary, str):
+        problems.extend(_html_problems(doc, summary, "summary", doc.line_of(("summary",))))
     article = _build(Article, doc, values, problems, skip=bad_dates)
     published, expires = values.get("published"), values.get("expires")
     if isinstance(published, dt.date) and isinstance(expires, dt.date) and expires <= published:
@@ -107,6 +110,8 @@ def tip_from(doc: Document) -> tuple[Tip | None, Problems]:
         body = "(missing)"
     else:
         problems.extend(_link_problems(doc, body))
+        first = doc.body_line + _leading_blank_lines(doc.body)
+        problems.extend(_html_problems(doc, body, "body", first))
     values["body"] = body
     values["body_html"] = markdown.to_html(body)
     tip = _build(Tip, doc, values, problems)
@@ -127,6 +132,9 @@ def override_from(doc: Document) -> tuple[IssueOverride | None, Problems]:
         problems.extend(_duplicates(doc, key))
     intro = doc.body.strip()
     problems.extend(_link_problems(doc, intro))
+    problems.extend(
+        _html_problems(doc, intro, "body", doc.body_line + _leading_blank_lines(doc.body))
+    )
     values["intro"] = intro
     values["intro_html"] = markdown.to_html(intro)
     override = _build(IssueOverride, doc, values, problems)
@@ -285,6 +293,25 @@ def _link_problems(doc: Document, md: str) -> Problems:
                 f"{link.kind} {link.url!r} must be an absolute https:// URL",
                 field="body",
                 line=line,
+            )
+        )
+    return problems
+
+
+def _html_problems(doc: Document, md: str, field: str, first_line: int | None) -> Problems:
+    # The email escapes raw HTML (it would otherwise be a way to break the layout or the
+    # render checks), so a tag shows up as literal "<b>" text: say so before it is sent.
+    problems: Problems = []
+    for line, tag in markdown.raw_html(md):
+        where = None if line is None or first_line is None else first_line + line - 1
+        problems.append(
+            ContentProblem(
+                doc.path,
+                f"raw HTML {tag[:60]!r} would show as literal text in the email; use "
+                "Markdown instead (**bold**, *italic*, [text](https://…), a blank line "
+                "between paragraphs)",
+                field=field,
+                line=where,
             )
         )
     return problems
