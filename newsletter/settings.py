@@ -75,6 +75,14 @@ class Settings(BaseSettings):
     send_concurrency: int = Field(default=4, ge=1, le=64)
     request_timeout: float = Field(default=30.0, gt=0, le=600)
     max_requests_per_second: float | None = Field(default=None, gt=0)
+    # Staged sends: every batch reaches SendGrid at least this long before its send_at, so
+    # an unknown outcome can still be cancelled (SendGrid's limit is 10 minutes).
+    stage_lead_minutes: int = Field(default=30, ge=15, le=24 * 60)
+    # False sends at once without batch ids: an unknown outcome then needs a person.
+    stage_sends: bool = True
+    # A batch that could not be cancelled and has no webhook event this long after its
+    # send_at, while later batches have events, was not received: it is resent.
+    settle_grace_minutes: int = Field(default=30, ge=5, le=24 * 60)
 
     # Links and tokens
     public_url: str = "https://newsletter.riverbendclinic.example.org"

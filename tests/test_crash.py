@@ -1,5 +1,8 @@
 """kill -9 at random instants, resume until sent: nobody is accepted twice or lost.
 
+This is the unstaged send (``NEWSLETTER_STAGE_SENDS=false``); the staged one, where
+unknown outcomes settle themselves, is ``tests/test_crash_staged.py``.
+
 The send runs as a real ``newsletter issue send`` subprocess against the fake SendGrid
 with faults on (5xx, 429 with short resets, accept-then-hang past a short client
 timeout). After each SIGKILL the same command is run again until the issue is sent.
@@ -63,6 +66,7 @@ def _env(db_url: str, fake: FakeSendGrid, workdir: Path) -> dict[str, str]:
         NEWSLETTER_SEND_CONCURRENCY="4",
         NEWSLETTER_REQUEST_TIMEOUT="0.5",
         NEWSLETTER_OUTBOX_DIR=str(workdir / "outbox"),
+        NEWSLETTER_STAGE_SENDS="false",
     )
     return env
 

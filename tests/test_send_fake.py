@@ -88,7 +88,8 @@ def test_reset_after_the_request_is_unknown_until_resent_on_request(
     sessions = session_factory(engine)
     audience = seed_audience(sessions, 30)
     issue_id = make_issue(sessions, audience.list_id)
-    cfg = load_settings(database_url=url, batch_size=10, send_concurrency=1)
+    # Unstaged (NEWSLETTER_STAGE_SENDS=false): staged sends settle this themselves.
+    cfg = load_settings(database_url=url, batch_size=10, send_concurrency=1, stage_sends=False)
     # The whole request was written and the connection died: we cannot know, so unknown.
     fake.add_faults(Fault("reset"))
     report = send_issue(cfg, engine, issue_id, sender=_sender(fake), policy=QUICK)
@@ -108,7 +109,7 @@ def test_hang_is_unknown_and_bad_key_stops_the_send(
     sessions = session_factory(engine)
     audience = seed_audience(sessions, 40)
     issue_id = make_issue(sessions, audience.list_id)
-    cfg = load_settings(database_url=url, batch_size=10, send_concurrency=1)
+    cfg = load_settings(database_url=url, batch_size=10, send_concurrency=1, stage_sends=False)
     fake.add_faults(Fault("hang", 1.5))
     report = send_issue(cfg, engine, issue_id, sender=_sender(fake, timeout=0.5), policy=QUICK)
     assert report.status == IssueStatus.SENT and not report.ok

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.progress import (
@@ -31,9 +32,10 @@ from newsletter.services import issues_send, timing
 from newsletter.services.issues import IssueView
 from newsletter.services.issues_send import SendReport, SendStart
 from newsletter.services.results import issue_results
+from newsletter.services.staging import describe_group
 from newsletter.settings import Settings
 from newsletter.storage.db import session_factory
-from newsletter.storage.models import BatchStatus, IssueStatus
+from newsletter.storage.models import BatchStatus, IssueStatus, utcnow
 
 LOG_EVERY_SECONDS = 5.0
 
@@ -124,14 +126,15 @@ def send(
     send_now: Annotated[
         bool,
         typer.Option(
-            "--now", help="Send at once even if the issue's delivery time is still ahead."
+            "--now", help="Deliver as soon as possible, not at the issue's delivery time."
         ),
     ] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Send an approved issue, or resume a partial send. Exit 1 unless all was accepted.
+    """Stage an approved issue at SendGrid for its delivery time, or resume a partial send.
 
-    An issue dated later is refused until its delivery time unless --now is given.
+    SendGrid delivers it at the delivery time (--now: as soon as possible). Exit 1 unless
+    every batch was accepted.
     """
     cfg = common.settings()
     engine = common.engine(cfg)
@@ -139,9 +142,9 @@ def send(
     if check.nothing_left:
         _nothing_to_do(check, as_json)
         return
-    # An early send without --now is refused by the service below, so nobody is asked.
-    ask = not yes and (send_now or not check.early)
-    if ask and not typer.confirm(_question(cfg, check), default=False, err=True):
+    # Unstaged, an early send without --now is refused by the service below: no question.
+    ask = not yes and (cfg.stage_sends or send_now or not check.early)
+    if ask and not typer.confirm(_question(cfg, check, send_now), default=False, err=True):
         common.err_console.print("Not sent (use --yes in scripts).")
         raise typer.Exit(1)
     display = _Display(enabled=not as_json)
@@ -161,11 +164,12 @@ def send(
         common.print_json(report.as_dict())
     else:
         _print_report(report)
+        _print_staging(report, cfg.zone)
     if not report.ok:
         raise typer.Exit(1)
 
 
-def _question(cfg: Settings, check: issues_send.SendCheck) -> str:
+def _question(cfg: Settings, check: issues_send.SendCheck, send_now: bool) -> str:
     view = check.view
     when = timing.describe_time(check.now, cfg.zone)
     due = timing.describe_time(check.due, cfg.zone)
@@ -173,6 +177,16 @@ def _question(cfg: Settings, check: issues_send.SendCheck) -> str:
         f"before its delivery time {due}" if check.early else f"its delivery time was {due}"
     )
     verb = "Resume" if view.status != IssueStatus.APPROVED else "Send"
+    if cfg.stage_sends and view.status == IssueStatus.APPROVED:
+        lead = dt.timedelta(minutes=cfg.stage_lead_minutes)
+        wanted = check.now if send_now else check.due
+        at = timing.describe_time(max(wanted, check.now + lead), cfg.zone)
+        return (
+            f"Stage issue {view.id} {view.subject!r} (dated "
+            f"{timing.describe_date(view.issue_date)}) at SendGrid for {check.members:,} "
+            f"sendable members of list {view.list_slug!r}? SendGrid delivers it {at} "
+            "(local-time lists: at that time in each member's zone)."
+        )
     return (
         f"{verb} issue {view.id} {view.subject!r} (dated {timing.describe_date(view.issue_date)}, "
         f"{view.status}) to {check.members:,} sendable members of list {view.list_slug!r} "
@@ -323,7 +337,12 @@ def _print_report(report: SendReport) -> None:
     for batch in report.failed:
         where = f" (field {batch.error_field})" if batch.error_field else ""
         common.err_console.print(f"[red]batch {batch.batch_no} failed{where}:[/red] {batch.error}")
-    if report.unknown:
+    if report.unknown and report.groups:
+        for batch in report.unknown[:20]:
+            common.err_console.print(
+                f"[yellow]batch {batch.batch_no} unknown:[/yellow] {batch.settle_note or ''}"
+            )
+    elif report.unknown:
         numbers = _numbers([b.batch_no for b in report.unknown])
         common.err_console.print(
             f"[yellow]{len(report.unknown)} batch(es) have an unknown outcome ({numbers}): "
@@ -333,6 +352,38 @@ def _print_report(report: SendReport) -> None:
     if report.failed:
         common.err_console.print(
             f"Failed batches are retried by `newsletter issue send {report.issue_id}`."
+        )
+
+
+def _print_staging(report: SendReport, zone: ZoneInfo) -> None:
+    if not report.groups:
+        return
+    now = utcnow()
+    for group in report.groups[:8]:
+        shown = zone
+        if group.zones and group.zones[0]:
+            shown = ZoneInfo(group.zones[0])
+        others = (
+            f" (and {len(group.zones) - 1} more zones)"
+            if group.zones and len(group.zones) > 1
+            else ""
+        )
+        late = " - later than wanted: that time had passed" if group.send_at > group.wanted else ""
+        common.console.print(
+            f"staged; SendGrid delivers at {describe_group(group, shown, now)}{others}{late}"
+        )
+    if len(report.groups) > 8:
+        common.console.print(f"… and {len(report.groups) - 8} more delivery times.")
+    settled = report.settled
+    if settled.resent:
+        common.console.print(
+            f"Settled {len(settled.resent)} batch(es) whose outcome was unknown: cancelled at "
+            f"SendGrid (confirmed) and resent ({_numbers(settled.resent)})."
+        )
+    if report.queued:
+        common.err_console.print(
+            f"[yellow]{len(report.queued)} unknown batch(es) queued: SendGrid holds at most 10 "
+            "paused or cancelled batches at once; the next run settles them.[/yellow]"
         )
 
 
@@ -434,7 +485,8 @@ def _print_view(view: IssueView) -> None:
     ledger.add_row("skipped", "", f"{counts.skipped:,}")
     common.console.print(ledger)
     for batch in view.problem_batches[:50]:
+        note = f" [{batch.settle_note}]" if batch.settle_note else ""
         common.console.print(
             f"batch {batch.batch_no}: {batch.status}, {batch.recipients - batch.skipped} "
-            f"recipients, {batch.attempts} attempt(s): {batch.error or ''}"
+            f"recipients, {batch.attempts} attempt(s): {batch.error or ''}{note}"
         )

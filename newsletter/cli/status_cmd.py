@@ -89,8 +89,8 @@ def _print(data: dict[str, Any], zone: Any) -> None:
         "nothing sent yet",
     )
     _section(
-        "Unknown batches (need a human: see docs/operations.md)",
-        ["issue", "list", "batch", "recipients", "message id", "since"],
+        "Unknown batches (staged ones settle themselves; see docs/operations.md)",
+        ["issue", "list", "batch", "recipients", "message id", "since", "settling"],
         [
             [
                 b["issue_id"],
@@ -99,6 +99,7 @@ def _print(data: dict[str, Any], zone: Any) -> None:
                 b["recipients"],
                 b["message_id"] or "-",
                 _local(str(b["updated_at"]), zone),
+                b.get("settle_note") or "not staged: needs a human",
             ]
             for b in data["unknown_batches"]
         ],

@@ -46,6 +46,34 @@ class ClaimedBatch:
     batch_no: int
     recipients: list[QueuedRow]
     newly_skipped: int
+    sg_batch_id: str | None = None
+    send_at: dt.datetime | None = None
+    """When SendGrid is to deliver it (None: at once, an unstaged send)."""
+
+
+@dataclass(frozen=True)
+class StageGroup:
+    """Members who share one ``send_at``; ``zones`` None means everyone on the list."""
+
+    send_at: dt.datetime
+    wanted: dt.datetime
+    zones: tuple[str, ...] | None = None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "send_at": self.send_at.isoformat(),
+            "wanted": self.wanted.isoformat(),
+            "zones": None if self.zones is None else list(self.zones),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> StageGroup:
+        zones = data.get("zones")
+        return cls(
+            dt.datetime.fromisoformat(str(data["send_at"])),
+            dt.datetime.fromisoformat(str(data["wanted"])),
+            None if zones is None else tuple(str(z) for z in zones),  # type: ignore[attr-defined]
+        )
 
 
 @dataclass(frozen=True)
@@ -129,8 +157,12 @@ class Ledger:
 
     # -- starting ---------------------------------------------------------------------
 
-    def begin(self, *, resend_unknown: bool = False) -> Issue:
-        """Take the issue into ``sending`` under our lease (compare-and-set)."""
+    def begin(self, *, resend_unknown: bool = False, settle_staged: bool = False) -> Issue:
+        """Take the issue into ``sending`` under our lease (compare-and-set).
+
+        ``settle_staged`` also takes a sent issue whose unknown batches were staged (they
+        carry a SendGrid batch id), so that settling can cancel and resend them.
+        """
         now = self._clock()
         with transaction(self.factory) as session:
             issue = issue_repo.get_issue(session, self.issue_id)
@@ -147,7 +179,11 @@ class Ledger:
                 unknown = repo.batch_numbers(session, issue.id, [BatchStatus.UNKNOWN])
                 if not unknown:
                     raise IssueStateError(f"issue {issue.id} was already sent; nothing is left")
-                if not resend_unknown:
+                staged = settle_staged and any(
+                    b.sg_batch_id is not None
+                    for b in repo.batch_infos(session, issue.id, [BatchStatus.UNKNOWN])
+                )
+                if not resend_unknown and not staged:
                     raise IssueStateError(
                         f"issue {issue.id} was already sent; {len(unknown)} batch(es) have an "
                         f"unknown outcome (batches {', '.join(map(str, unknown[:20]))}) and "
@@ -181,33 +217,71 @@ class Ledger:
 
     # -- the audience snapshot ----------------------------------------------------------
 
-    def snapshot(self, *, batch_size: int, chunk_rows: int = SNAPSHOT_CHUNK_ROWS) -> int:
+    def fix_plan(self, make: Callable[[], list[StageGroup]]) -> list[StageGroup]:
+        """The stage plan stored for this issue, else ``make()``'s, stored now.
+
+        Fixed once, when staging begins, so a resumed snapshot cuts the same groups.
+        """
+        with transaction(self.factory) as session:
+            stored = issue_repo.get_issue(session, self.issue_id).stage_plan
+        if stored:
+            return [StageGroup.from_json(g) for g in stored]
+        plan = make()
+        with transaction(self.factory) as session:
+            issue = issue_repo.get_issue(session, self.issue_id)
+            if issue.stage_plan:  # another process fixed it meanwhile
+                return [StageGroup.from_json(g) for g in issue.stage_plan]
+            issue.stage_plan = [g.as_json() for g in plan]
+            return plan
+
+    def snapshot(
+        self,
+        *,
+        batch_size: int,
+        chunk_rows: int = SNAPSHOT_CHUNK_ROWS,
+        groups: list[StageGroup] | None = None,
+    ) -> int:
         """Write one delivery row per sendable member, in batches; resumable; the total.
 
         Each commit holds whole batches, so a crash mid-snapshot leaves no half batch,
         and a resumed snapshot continues after the last subscriber id written (the
         audience query is ordered by subscriber id). Once done, it is never re-queried.
+        With ``groups`` (local-time delivery), the members of each group are written in
+        turn, so that every batch holds people of one ``send_at`` only.
         """
         per_chunk = batch_size * max(1, chunk_rows // batch_size)
-        while True:
-            with transaction(self.factory) as session:
-                issue = issue_repo.get_issue(session, self.issue_id)
-                if issue.snapshot_done:
-                    return issue.recipients
-                last_id, last_batch = repo.snapshot_position(session, self.issue_id)
-                copied = repo.snapshot_chunk(
-                    session,
-                    self.issue_id,
-                    issue.list_id,
-                    after=last_id or 0,
-                    first_batch=last_batch + 1,
-                    batch_size=batch_size,
-                    limit=per_chunk,
-                )
-                self._renew(session, force=True)
-                if copied == per_chunk:
-                    continue
-                return self._finish_snapshot(session)
+        plan: list[StageGroup | None] = list(groups) if groups else [None]
+        for index, group in enumerate(plan):
+            following = plan[index + 1] if index + 1 < len(plan) else None
+            while True:
+                with transaction(self.factory) as session:
+                    issue = issue_repo.get_issue(session, self.issue_id)
+                    if issue.snapshot_done:
+                        return issue.recipients
+                    if following is not None and repo.has_batches_at(
+                        session, self.issue_id, following.send_at
+                    ):
+                        break  # this group was finished by an earlier run
+                    send_at = group.send_at if group is not None else None
+                    last_id, last_batch = repo.snapshot_position(session, self.issue_id, send_at)
+                    copied = repo.snapshot_chunk(
+                        session,
+                        self.issue_id,
+                        issue.list_id,
+                        after=last_id or 0,
+                        first_batch=last_batch + 1,
+                        batch_size=batch_size,
+                        limit=per_chunk,
+                        send_at=send_at,
+                        zones=group.zones if group is not None else None,
+                    )
+                    self._renew(session, force=True)
+                    if copied == per_chunk:
+                        continue
+                    if following is None:
+                        return self._finish_snapshot(session)
+                    break
+        raise AssertionError("unreachable: the last group finishes the snapshot")
 
     def _finish_snapshot(self, session: Session) -> int:
         total = repo.snapshot_recipients(session, self.issue_id)
@@ -256,16 +330,33 @@ class Ledger:
 
     # -- claim and record ------------------------------------------------------------------
 
-    def claim(self, batch_no: int) -> ClaimedBatch | None:
+    def claim(
+        self,
+        batch_no: int,
+        *,
+        sg_batch_id: str | None = None,
+        not_before: dt.datetime | None = None,
+    ) -> ClaimedBatch | None:
         """pending -> sending, dropping people no longer sendable; None if lost.
 
         The write comes first so the transaction holds the write lock from its first
         statement: a read-then-write transaction could fail on SQLite when another
-        writer commits in between.
+        writer commits in between. A staged send stores the SendGrid batch id here, in
+        the same commit, so it is in the ledger before the request can go out.
         """
+        send_at: dt.datetime | None = None
         with transaction(self.factory) as session:
-            if not repo.claim_batch(session, self.issue_id, batch_no, newly_skipped=0):
+            if not repo.claim_batch(
+                session,
+                self.issue_id,
+                batch_no,
+                newly_skipped=0,
+                sg_batch_id=sg_batch_id,
+                not_before=not_before,
+            ):
                 return None
+            if sg_batch_id is not None:
+                send_at = repo.batch_send_at(session, self.issue_id, batch_no)
             rows = repo.batch_recipients(session, self.issue_id, batch_no, self.list_id)
             keep = [row[:4] for row in rows if row[4]]
             dropped = [row[0] for row in rows if not row[4]]
@@ -281,7 +372,7 @@ class Ledger:
                     error="every recipient was skipped; no request sent",
                 )
             self._renew(session)
-        return ClaimedBatch(batch_no, keep, len(dropped))
+        return ClaimedBatch(batch_no, keep, len(dropped), sg_batch_id, send_at)
 
     def record(self, outcome: Outcome) -> bool:
         """sending -> outcome, in its own commit; False if the batch was taken from us."""
@@ -295,6 +386,29 @@ class Ledger:
                 error=outcome.error,
                 error_field=outcome.error_field,
                 status_code=outcome.status_code,
+            )
+            self._renew(session)
+        return moved
+
+    def settle_step(
+        self,
+        batch_no: int,
+        *,
+        expected: BatchStatus,
+        step: str | None,
+        note: str | None,
+        to_status: BatchStatus | None = None,
+    ) -> bool:
+        """Record one step of settling a batch, in its own commit (before and after)."""
+        with transaction(self.factory) as session:
+            moved = repo.set_settle(
+                session,
+                self.issue_id,
+                batch_no,
+                expected=expected,
+                step=step,
+                note=note,
+                to_status=to_status,
             )
             self._renew(session)
         return moved

@@ -80,9 +80,20 @@ class Recipient:
 
 
 def build_body(
-    template: MessageTemplate, recipients: Sequence[Recipient], *, batch: int
+    template: MessageTemplate,
+    recipients: Sequence[Recipient],
+    *,
+    batch: int,
+    batch_id: str | None = None,
+    send_at: int | None = None,
+    personal_send_at: bool = False,
 ) -> dict[str, Any]:
-    """The mail-send body for one batch: one personalization per recipient, in order."""
+    """The mail-send body for one batch: one personalization per recipient, in order.
+
+    A staged send carries SendGrid's ``batch_id`` (so it can be cancelled) and
+    ``send_at`` (Unix seconds); ``personal_send_at`` repeats it in every personalization,
+    which is how local-time lists say each person's delivery time.
+    """
     count = len(recipients)
     if count == 0:
         raise DeliveryError(f"batch {batch}: no recipients to send to")
@@ -109,6 +120,13 @@ def build_body(
         body["reply_to"] = {"email": template.reply_to}
     if template.categories:
         body["categories"] = list(template.categories)
+    if batch_id is not None:
+        body["batch_id"] = batch_id
+    if send_at is not None:
+        body["send_at"] = send_at
+        if personal_send_at:
+            for personalization in personalizations:
+                personalization["send_at"] = send_at
     return body
 
 

@@ -10,6 +10,7 @@ handlers) stops new claims and lets requests already in flight finish and be rec
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections import deque
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from newsletter.delivery.ledger import ClaimedBatch, Ledger, Outcome
 from newsletter.delivery.pacing import Pacer
 from newsletter.delivery.payload import MessageTemplate, Recipient, build_body, encode_body
-from newsletter.delivery.retry import RetryPolicy, send_with_retry
+from newsletter.delivery.retry import RetryPolicy, call_with_retry, send_with_retry
 from newsletter.delivery.senders.base import Sender
 from newsletter.errors import (
     NewsletterError,
@@ -30,7 +31,7 @@ from newsletter.errors import (
     SendRetryableError,
 )
 from newsletter.render.model import substitutions
-from newsletter.storage.models import BatchStatus
+from newsletter.storage.models import BatchStatus, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,16 @@ HEARTBEAT_SECONDS = 5.0
 
 UnsubscribeUrl = Callable[[int], str]
 """subscriber id -> that person's one-click unsubscribe URL for this list."""
+
+
+@dataclass(frozen=True)
+class Staging:
+    """How a staged send stages each batch: a fresh SendGrid batch id per request, and
+    a ``send_at`` moved to at least ``min_lead`` from the moment the batch is claimed."""
+
+    min_lead: dt.timedelta
+    personal_send_at: bool = False
+    clock: Callable[[], dt.datetime] = utcnow
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,7 @@ class SendRunner:
         should_stop: Callable[[], bool] = lambda: False,
         on_batch: Callable[[BatchEvent], None] | None = None,
         sleep: Callable[[float], object] = time.sleep,
+        staging: Staging | None = None,
     ) -> None:
         self.ledger = ledger
         self.sender = sender
@@ -96,6 +108,7 @@ class SendRunner:
         self.should_stop = should_stop
         self.on_batch = on_batch
         self.sleep = sleep
+        self.staging = staging
 
     def run(self, batch_nos: list[int]) -> RunResult:
         todo = deque(batch_nos)
@@ -131,8 +144,26 @@ class SendRunner:
         return RunResult(stopped=stopped, auth_error=auth_error, lease_lost=lease_lost)
 
     def _work(self, batch_no: int) -> _Done | None:
-        """On a worker thread: claim (commit), send, record (commit)."""
-        claimed = self.ledger.claim(batch_no)
+        """On a worker thread: claim (commit), send, record (commit).
+
+        A staged send first makes the request's SendGrid batch id; the claim stores it,
+        so it is committed before the request can go out.
+        """
+        sg_batch_id: str | None = None
+        not_before: dt.datetime | None = None
+        if self.staging is not None:
+            try:
+                sg_batch_id = self._new_batch_id()
+            except SendAuthError as exc:
+                event = BatchEvent(batch_no, BatchStatus.PENDING, 0, 0, str(exc))
+                return _Done(Outcome(batch_no, BatchStatus.PENDING), 0, event, str(exc))
+            except NewsletterError as exc:
+                # Nothing was claimed or sent: the batch stays pending for the next run.
+                error = f"no SendGrid batch id: {exc}"
+                event = BatchEvent(batch_no, BatchStatus.PENDING, 0, 0, error)
+                return _Done(Outcome(batch_no, BatchStatus.PENDING), 0, event)
+            not_before = self.staging.clock() + self.staging.min_lead
+        claimed = self.ledger.claim(batch_no, sg_batch_id=sg_batch_id, not_before=not_before)
         if claimed is None:
             return None
         if not claimed.recipients:
@@ -142,6 +173,18 @@ class SendRunner:
         if not self.ledger.record(done.outcome):
             log.warning("batch %s was taken over before its outcome was recorded", batch_no)
         return done
+
+    def _new_batch_id(self) -> str:
+        def attempt() -> str:
+            try:
+                return self.sender.create_batch()
+            except SendOutcomeUnknownError as exc:
+                # An id we never heard of is harmless (nothing carries it): ask again.
+                raise SendRetryableError(str(exc)) from exc
+
+        return call_with_retry(
+            attempt, policy=self.policy, sleep=self.sleep, should_stop=self.should_stop
+        )
 
     def _emit(self, event: BatchEvent) -> None:
         if self.on_batch is not None:
@@ -153,7 +196,17 @@ class SendRunner:
         for subscriber_id, email, name, first_name in claimed.recipients:
             url = url_for(subscriber_id)
             recipients.append(Recipient(email, name, substitutions(first_name, url), url))
-        return encode_body(build_body(self.template, recipients, batch=claimed.batch_no))
+        send_at = claimed.send_at
+        return encode_body(
+            build_body(
+                self.template,
+                recipients,
+                batch=claimed.batch_no,
+                batch_id=claimed.sg_batch_id,
+                send_at=int(send_at.timestamp()) if send_at is not None else None,
+                personal_send_at=self.staging is not None and self.staging.personal_send_at,
+            )
+        )
 
     def _send(self, claimed: ClaimedBatch) -> _Done:
         batch_no = claimed.batch_no

@@ -103,6 +103,10 @@ def batch_dict(batch: BatchInfo) -> dict[str, Any]:
         "field": batch.error_field,
         "status_code": batch.status_code,
         "updated_at": batch.updated_at.isoformat(),
+        "sg_batch_id": batch.sg_batch_id,
+        "send_at": batch.send_at.isoformat() if batch.send_at else None,
+        "settle_step": batch.settle_step,
+        "settled_by": batch.settle_note,
     }
 
 
@@ -268,9 +272,13 @@ def show_issue(engine: Engine, issue_id: int) -> IssueView:
         if issue.send_started_at is None:
             return view_of(issue, slug)
         counts = ledger_repo.ledger_counts(session, issue_id)
-        problems = ledger_repo.batch_infos(
-            session, issue_id, [BatchStatus.FAILED, BatchStatus.UNKNOWN, BatchStatus.SENDING]
-        )
+        attention = {BatchStatus.FAILED, BatchStatus.UNKNOWN, BatchStatus.SENDING}
+        # Also every batch that settling touched, so the rule that settled it shows.
+        problems = [
+            b
+            for b in ledger_repo.batch_infos(session, issue_id)
+            if b.status in attention or b.settle_note
+        ]
         return view_of(issue, slug, counts, tuple(problems))
 
 

@@ -10,22 +10,23 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine
 
 from newsletter.audience.addresses import normalize_email
 from newsletter.audience.tokens import TokenSigner
-from newsletter.delivery.ledger import Ledger, Recovery
+from newsletter.delivery.ledger import Ledger, Recovery, StageGroup
 from newsletter.delivery.pacing import Pacer
 from newsletter.delivery.payload import MessageTemplate, Recipient, build_body, encode_body
 from newsletter.delivery.retry import RetryPolicy, send_with_retry
-from newsletter.delivery.runner import BatchEvent, RunResult, SendRunner
+from newsletter.delivery.runner import BatchEvent, RunResult, SendRunner, Staging
 from newsletter.delivery.senders import Sender, make_sender
+from newsletter.delivery.settle import Settler, SettleReport
 from newsletter.errors import DeliveryError, IssueStateError, NotDueError
 from newsletter.render.model import html_part, substitutions
-from newsletter.services import timing
+from newsletter.services import staging, timing
 from newsletter.services.issues import (
     IssueView,
     batch_dict,
@@ -35,7 +36,7 @@ from newsletter.services.issues import (
 )
 from newsletter.settings import Settings
 from newsletter.storage.db import session_factory, transaction
-from newsletter.storage.models import BatchStatus, Issue, IssueStatus, MailingList
+from newsletter.storage.models import BatchStatus, Issue, IssueStatus, MailingList, utcnow
 from newsletter.storage.repositories import issues as issue_repo
 from newsletter.storage.repositories import lists
 from newsletter.storage.repositories.ledger import BatchInfo, LedgerCounts
@@ -71,6 +72,11 @@ class SendReport:
     failed: tuple[BatchInfo, ...]
     elapsed: float
     sender: str = ""
+    groups: tuple[StageGroup, ...] = ()
+    """The send_at groups of a staged send (empty: sent at once)."""
+    settled: SettleReport = field(default_factory=SettleReport)
+    queued: tuple[BatchInfo, ...] = ()
+    """Unknown batches waiting for a free place among SendGrid's 10 holds."""
 
     @property
     def ok(self) -> bool:
@@ -104,6 +110,14 @@ class SendReport:
                 "became_unknown": self.recovery.became_unknown,
                 "failed_retried": self.recovery.failed_retried,
                 "unknown_resent": self.recovery.unknown_resent,
+            },
+            "staged": bool(self.groups),
+            "send_at": [g.send_at.isoformat() for g in self.groups],
+            "late_groups": [g.as_json() for g in self.groups if g.send_at > g.wanted],
+            "settled": {
+                "resent": self.settled.resent,
+                "queued": self.settled.queued,
+                "fallback": self.settled.fallback,
             },
         }
 
@@ -149,23 +163,41 @@ def send_issue(
     policy: RetryPolicy | None = None,
     send_now: bool = False,
     now: dt.datetime | None = None,
+    clock: Callable[[], dt.datetime] = utcnow,
 ) -> SendReport:
-    """Send, or resume, an approved issue; see ``docs/delivery.md`` for the guarantees.
+    """Stage (send), or resume, an approved issue; see ``docs/delivery.md``.
 
-    An issue not yet due (``now`` before its delivery time) is refused with
-    ``NotDueError`` unless ``send_now``; a send already under way just resumes.
+    Every batch gets its own SendGrid batch id and the ``send_at`` of its group (see
+    ``services.staging``): an issue not yet due is handed to SendGrid now and delivered
+    at its time; ``send_now`` asks for the earliest time instead. Unknown outcomes are
+    settled by cancelling and resending. With ``NEWSLETTER_STAGE_SENDS=false`` it sends
+    at once, so an issue not yet due is refused (``NotDueError``) unless ``send_now``.
     """
-    _refuse_early(cfg, engine, issue_id, now=now or dt.datetime.now(dt.UTC), send_now=send_now)
+    # ``now`` (the moment the person asked) decides the plan; the clock runs on for the rest.
+    asked = now or clock()
+    if not cfg.stage_sends:
+        _refuse_early(cfg, engine, issue_id, now=asked, send_now=send_now)
     started = time.monotonic()
     chosen = sender or make_sender(cfg)
     factory = session_factory(engine)
     ledger = Ledger(factory, issue_id)
-    issue = ledger.begin(resend_unknown=resend_unknown)
+    issue = ledger.begin(resend_unknown=resend_unknown, settle_staged=cfg.stage_sends)
     finished = False
+    groups: list[StageGroup] = []
+    settled = SettleReport()
     try:
         with transaction(factory) as session:
             mailing_list = lists.get(session, issue.list_id)
-        total = ledger.snapshot(batch_size=cfg.batch_size)
+
+        def plan() -> list[StageGroup]:
+            with transaction(factory) as session:
+                return staging.plan_groups(
+                    cfg, session, issue, mailing_list, now=asked, deliver_now=send_now
+                )
+
+        if cfg.stage_sends:
+            groups = ledger.fix_plan(plan)
+        total = ledger.snapshot(batch_size=cfg.batch_size, groups=groups or None)
         if total == 0:
             finished = True  # the snapshot gave the issue back (approved, no lease)
             raise DeliveryError(
@@ -173,6 +205,9 @@ def send_issue(
                 f"and not suppressed); nothing was sent and issue {issue_id} stays approved"
             )
         recovery = ledger.recover(resend_unknown=resend_unknown)
+        settler = Settler(ledger, chosen, clock=clock, should_stop=should_stop)
+        if groups:
+            _merge(settled, settler.settle())
         pending = ledger.pending_batches()
         counts = ledger.counts()
         if on_start is not None:
@@ -196,14 +231,29 @@ def send_issue(
             pacer=Pacer(cfg.max_requests_per_second),
             should_stop=should_stop,
             on_batch=on_batch,
+            staging=(
+                Staging(staging.MIN_STAGE_LEAD, bool(mailing_list.local_time), clock)
+                if groups
+                else None
+            ),
         )
         result = runner.run(pending)
+        # Outcomes lost in this run are settled at once while their send_at is far off.
+        for _round in range(3):
+            if not groups or result.auth_error or result.stopped or result.lease_lost:
+                break
+            again = settler.settle()
+            _merge(settled, again)
+            if not again.changed:
+                break
+            result = runner.run(ledger.pending_batches())
         status = ledger.finish()
         finished = True
     finally:
         if not finished:
             # Let a rerun in this same process start at once instead of waiting out the lease.
             ledger.release()
+    unknown = tuple(ledger.unknown_batches())
     return SendReport(
         issue_id=issue_id,
         list_slug=mailing_list.slug,
@@ -211,11 +261,20 @@ def send_issue(
         counts=ledger.counts(),
         run=result,
         recovery=recovery,
-        unknown=tuple(ledger.unknown_batches()),
+        unknown=unknown,
         failed=tuple(ledger.batches_in(BatchStatus.FAILED)),
         elapsed=time.monotonic() - started,
         sender=chosen.name,
+        groups=tuple(groups),
+        settled=settled,
+        queued=tuple(b for b in unknown if b.settle_step == "queued"),
     )
+
+
+def _merge(total: SettleReport, part: SettleReport) -> None:
+    total.resent.extend(part.resent)
+    total.queued = part.queued
+    total.fallback = part.fallback
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,11 @@ class Issue(Base):
     # Who is sending right now: "host:pid:nonce", held until lease_until.
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # Staged sends: the send_at groups fixed when staging began, each
+    # {"send_at": ISO, "wanted": ISO, "zones": [..] | null}, earliest first.
+    stage_plan: Mapped[list[dict[str, object]] | None] = mapped_column(JSON)
+    # An operator's stop of a staged issue: "cancel" or "pause" (None: none).
+    stage_hold: Mapped[str | None] = mapped_column(String(20))
 
 
 class SendBatch(Base):
@@ -115,6 +120,15 @@ class SendBatch(Base):
     error_field: Mapped[str | None] = mapped_column(String(200))
     status_code: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The SendGrid batch id of the latest request (stored before it goes out) and when
+    # SendGrid is to deliver it.
+    sg_batch_id: Mapped[str | None] = mapped_column(String(100))
+    send_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # Settling an unknown outcome: "cancelling" (asked SendGrid, not yet confirmed),
+    # "queued" (10 batches already held), "fallback" (left to the webhook), or a held
+    # issue's "cancel"/"pause"; the note says what happened, and which rule settled it.
+    settle_step: Mapped[str | None] = mapped_column(String(20))
+    settle_note: Mapped[str | None] = mapped_column(Text)
 
 
 class Delivery(Base):

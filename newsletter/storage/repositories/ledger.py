@@ -64,6 +64,10 @@ class BatchInfo:
     error_field: str | None
     status_code: int | None
     updated_at: dt.datetime
+    sg_batch_id: str | None = None
+    send_at: dt.datetime | None = None
+    settle_step: str | None = None
+    settle_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,13 +102,38 @@ def _run(session: Session, stmt: Any) -> Any:
     return session.connection().execute(stmt)
 
 
-def snapshot_position(session: Session, issue_id: int) -> tuple[int | None, int]:
-    """The last subscriber id and batch number written so far (to resume a snapshot)."""
-    last_subscriber = session.scalar(
-        select(func.max(_D.subscriber_id)).where(_D.issue_id == issue_id)
-    )
+def snapshot_position(
+    session: Session, issue_id: int, send_at: dt.datetime | None = None
+) -> tuple[int | None, int]:
+    """The last subscriber id written so far (of the batches with ``send_at``, when given)
+    and the last batch number overall: where a snapshot resumes."""
+    last = select(func.max(_D.subscriber_id)).where(_D.issue_id == issue_id)
+    if send_at is not None:
+        batches = select(_B.batch_no).where(_B.issue_id == issue_id, _B.send_at == send_at)
+        last = last.where(_D.batch_no.in_(batches.scalar_subquery()))
+    last_subscriber = session.scalar(last)
     last_batch = session.scalar(select(func.max(_B.batch_no)).where(_B.issue_id == issue_id))
     return last_subscriber, int(last_batch or 0)
+
+
+def has_batches_at(session: Session, issue_id: int, send_at: dt.datetime) -> bool:
+    """Whether the snapshot has started the group of ``send_at``."""
+    found = session.scalar(
+        select(_B.batch_no).where(_B.issue_id == issue_id, _B.send_at == send_at).limit(1)
+    )
+    return found is not None
+
+
+def sendable_zones(session: Session, list_id: int) -> list[str | None]:
+    """Every distinct time zone among a list's sendable members (None: no zone)."""
+    stmt = (
+        select(_SUBSCRIBERS.c.timezone)
+        .select_from(_MEMBERSHIPS)
+        .join(_SUBSCRIBERS, _SUBSCRIBERS.c.id == _MEMBERSHIPS.c.subscriber_id)
+        .where(and_(*_sendable_condition(list_id)))  # type: ignore[arg-type]
+        .distinct()
+    )
+    return list(session.scalars(stmt))
 
 
 def snapshot_recipients(session: Session, issue_id: int) -> int:
@@ -123,19 +152,25 @@ def snapshot_chunk(
     first_batch: int,
     batch_size: int,
     limit: int,
+    send_at: dt.datetime | None = None,
+    zones: Collection[str] | None = None,
 ) -> int:
     """Copy the next ``limit`` sendable members (ids above ``after``) into deliveries.
 
     Batch numbers start at ``first_batch`` and are cut every ``batch_size`` rows; the
-    matching send_batches rows are written too. Returns how many people were copied.
+    matching send_batches rows are written too, with ``send_at``. With ``zones``, only
+    members whose time zone is one of them ("" for no zone). Returns how many were copied.
     """
+    where = [*_sendable_condition(list_id), _MEMBERSHIPS.c.subscriber_id > after]
+    if zones is not None:
+        where.append(func.coalesce(_SUBSCRIBERS.c.timezone, "").in_(list(zones)))
     page = (
         select(
             _SUBSCRIBERS.c.id, _SUBSCRIBERS.c.email, _SUBSCRIBERS.c.name, _SUBSCRIBERS.c.first_name
         )
         .select_from(_MEMBERSHIPS)
         .join(_SUBSCRIBERS, _SUBSCRIBERS.c.id == _MEMBERSHIPS.c.subscriber_id)
-        .where(and_(*_sendable_condition(list_id)), _MEMBERSHIPS.c.subscriber_id > after)  # type: ignore[arg-type]
+        .where(and_(*where))  # type: ignore[arg-type]
         .order_by(_MEMBERSHIPS.c.subscriber_id)
         .limit(limit)
         .subquery()
@@ -164,6 +199,7 @@ def snapshot_chunk(
                 literal(0, Integer),
                 literal(0, Integer),
                 literal(utcnow(), _B.updated_at.type),
+                literal(send_at, _B.send_at.type),
             )
             .where(_D.issue_id == issue_id, _D.batch_no >= first_batch)
             .group_by(_D.issue_id, _D.batch_no)
@@ -176,6 +212,7 @@ def snapshot_chunk(
             "skipped",
             "attempts",
             "updated_at",
+            "send_at",
         ]
         _run(session, insert(_BATCHES).from_select(batch_columns, sizes))
     return copied
@@ -208,6 +245,10 @@ def batch_infos(
             error_field=b.error_field,
             status_code=b.status_code,
             updated_at=b.updated_at,
+            sg_batch_id=b.sg_batch_id,
+            send_at=b.send_at,
+            settle_step=b.settle_step,
+            settle_note=b.settle_note,
         )
         for b in session.scalars(stmt.execution_options(populate_existing=True))
     ]
@@ -279,8 +320,30 @@ def _move_batch(
     return _rowcount(_run(session, stmt)) == 1
 
 
-def claim_batch(session: Session, issue_id: int, batch_no: int, *, newly_skipped: int) -> bool:
-    """pending -> sending, before the request goes out; True when this caller won."""
+def claim_batch(
+    session: Session,
+    issue_id: int,
+    batch_no: int,
+    *,
+    newly_skipped: int,
+    sg_batch_id: str | None = None,
+    not_before: dt.datetime | None = None,
+) -> bool:
+    """pending -> sending, before the request goes out; True when this caller won.
+
+    With ``sg_batch_id`` the batch's SendGrid batch id is stored in the same commit, and
+    a ``send_at`` earlier than ``not_before`` moves to ``not_before``.
+    """
+    values: dict[str, Any] = {}
+    if sg_batch_id is not None:
+        values["sg_batch_id"] = sg_batch_id
+        values["settle_step"] = None
+    if not_before is not None:
+        values["send_at"] = case(
+            (_B.send_at.is_(None), not_before),
+            (_B.send_at < not_before, not_before),
+            else_=_B.send_at,
+        )
     return _move_batch(
         session,
         issue_id,
@@ -289,7 +352,37 @@ def claim_batch(session: Session, issue_id: int, batch_no: int, *, newly_skipped
         status=BatchStatus.SENDING.value,
         attempts=_B.attempts + 1,
         skipped=_B.skipped + newly_skipped,
+        **values,
     )
+
+
+def batch_send_at(session: Session, issue_id: int, batch_no: int) -> dt.datetime | None:
+    value: dt.datetime | None = session.scalar(
+        select(SendBatch.send_at).where(
+            SendBatch.issue_id == issue_id, SendBatch.batch_no == batch_no
+        )
+    )
+    return value
+
+
+def set_settle(
+    session: Session,
+    issue_id: int,
+    batch_no: int,
+    *,
+    expected: BatchStatus,
+    step: str | None,
+    note: str | None,
+    to_status: BatchStatus | None = None,
+    clear_batch_id: bool = False,
+) -> bool:
+    """Record a settling step of one batch (compare-and-set on its status)."""
+    values: dict[str, Any] = {"settle_step": step, "settle_note": note}
+    if to_status is not None:
+        values["status"] = to_status.value
+    if clear_batch_id:
+        values["sg_batch_id"] = None
+    return _move_batch(session, issue_id, batch_no, expected, **values)
 
 
 def add_skipped(session: Session, issue_id: int, batch_no: int, count: int) -> None:

@@ -39,6 +39,9 @@ class UnknownBatch:
     message_id: str | None
     error: str | None
     updated_at: dt.datetime
+    settle_step: str | None = None
+    """Staged sends: "queued" (waits for one of SendGrid's 10 holds) or "fallback"."""
+    settle_note: str | None = None
 
 
 def _with_slug() -> Any:
@@ -112,6 +115,8 @@ def unknown_batches(session: Session, limit: int = 50) -> list[UnknownBatch]:
             message_id=b.message_id,
             error=b.error,
             updated_at=b.updated_at,
+            settle_step=b.settle_step,
+            settle_note=b.settle_note,
         )
         for b, day, slug in session.execute(stmt).all()
     ]
