@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -108,12 +109,14 @@ def test_send_asks_before_sending(ready: None) -> None:
     declined = runner.invoke(app, ["issue", "send", issue_id], input="n\n")
     assert declined.exit_code == 1
     assert "5 sendable members" in declined.output and "Not sent" in declined.output
-    # The question names the issue's date, its delivery time and zone.
+    # The question names the issue's date and when SendGrid will deliver it (staged).
     assert "dated Tue 24 Nov 2026" in declined.output
-    assert "its delivery time was Tue 24 Nov 2026 at 09:00 America/New_York" in declined.output
+    assert "Stage issue" in declined.output and "SendGrid delivers it" in declined.output
     accepted = runner.invoke(app, ["issue", "send", issue_id], input="y\n")
     assert accepted.exit_code == 0, accepted.output
     assert "accepted" in accepted.stdout
+    # The date is past: SendGrid delivers it the stage lead (30 min) from now.
+    assert re.search(r"staged; SendGrid delivers at .* 3[01] min from now", accepted.stdout)
 
 
 @pytest.mark.parametrize("members", [0])

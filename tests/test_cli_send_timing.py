@@ -1,4 +1,9 @@
-"""``issue send`` never reaches inboxes before the issue's delivery time unless ``--now``."""
+"""``issue send`` never reaches inboxes before the issue's delivery time unless ``--now``.
+
+Most of this is the unstaged send (``NEWSLETTER_STAGE_SENDS=false``), which refuses an
+early issue. A staged send hands it to SendGrid with ``send_at`` at its delivery time
+instead, which works from 72 hours ahead: the last test here.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +28,12 @@ _ = cli_engine  # the fixture: a migrated database with the list and three membe
 
 LATER = tuesday_after(8)
 """At least a week ahead; the default schedule sends Tuesdays at 09:00."""
+
+
+@pytest.fixture(autouse=True)
+def _unstaged(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    if "staged" not in request.node.name:
+        monkeypatch.setenv("NEWSLETTER_STAGE_SENDS", "false")
 
 
 def run(*args: str, input: str | None = None) -> Result:
@@ -102,3 +113,17 @@ def test_describe_time_is_unambiguous() -> None:
     zone = load_settings().zone
     instant = dt.datetime(2026, 12, 8, 14, 0, tzinfo=dt.UTC)
     assert timing.describe_time(instant, zone) == "Tue 8 Dec 2026 at 09:00 America/New_York"
+
+
+def test_staged_an_issue_too_far_ahead_says_when_staging_opens_and_now_stages_it(
+    cli_engine: Engine, tmp_path: Path
+) -> None:
+    issue_id = _approved_later(cli_engine)
+    result = run("issue", "send", str(issue_id), "--yes")
+    assert result.exit_code == 1
+    assert "SendGrid holds mail at most 72 hours, so it can be staged from" in result.output
+    assert _outbox_files(tmp_path) == []
+    staged = run("issue", "send", str(issue_id), "--yes", "--now")
+    assert staged.exit_code == 0, staged.output
+    assert "staged; SendGrid delivers at" in staged.output and "from now" in staged.output
+    assert _outbox_files(tmp_path)

@@ -180,3 +180,18 @@ def test_local_time_list_gets_nine_o_clock_in_each_zone_in_batches_of_one_send_a
     first = min(g.send_at for g in report.groups)
     assert first == dt.datetime(2026, 11, 2, 20, 0, tzinfo=dt.UTC)
     assert dt.datetime(2026, 11, 3, 14, 0, tzinfo=dt.UTC) in {g.send_at for g in report.groups}
+
+
+def test_an_issue_not_yet_due_is_staged_for_its_delivery_time(
+    db_url: str, engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    audience = seed_audience(sessions, 5)
+    day = dt.date(2026, 11, 24)  # a Tuesday: the default schedule sends at 09:00 New York
+    issue_id = make_issue(sessions, audience.list_id, issue_date=day)
+    due = dt.datetime(2026, 11, 24, 14, 0, tzinfo=dt.UTC)
+    cfg = load_settings(database_url=db_url)
+    sender = MemorySender()
+    before = due - dt.timedelta(hours=50)
+    report = send_issue(cfg, engine, issue_id, sender=sender, clock=lambda: before)
+    assert report.ok and [g.send_at for g in report.groups] == [due]
+    assert {r.send_at for r in sender.sent} == {int(due.timestamp())}
