@@ -1,7 +1,7 @@
 """staged sends: SendGrid batch ids, send_at and settling on send_batches; stage plan
 
-Revision ID: v0009
-Revises: v0008
+Revision ID: v0011
+Revises: v0010
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "v0009"
-down_revision = "v0008"
+revision = "v0011"
+down_revision = "v0010"
 branch_labels = None
 depends_on = None
 
