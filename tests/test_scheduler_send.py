@@ -248,3 +248,22 @@ def test_resume_finishes_an_interrupted_send(engine: Engine, outbox: Path) -> No
     assert resumed["resumed"] == 1
     assert sorted(issue_recipients(outbox)) == sorted(members)
     assert _status(engine, view.id).status == IssueStatus.SENT
+
+
+def test_resume_job_stages_an_approved_issue_the_lead_before_its_delivery_time(
+    engine: Engine, outbox: Path
+) -> None:
+    make_list(engine, members=3)
+    view = issues.build_issue(load_settings(), engine, LIST, ISSUE_DAY)
+    issues.approve_issue(engine, view.id, by="ana@clinic.example.org")
+    early = resume_sends(env_at(engine, SEND_AT - dt.timedelta(hours=1)))
+    assert early["resumed"] == 0 and _status(engine, view.id).status == IssueStatus.APPROVED
+    # 09:00 less the 30-minute lead is 08:30; the job every 5 minutes starts it in time.
+    staged = resume_sends(env_at(engine, SEND_AT - dt.timedelta(minutes=35)))
+    assert staged["resumed"] == 1
+    issue = _status(engine, view.id)
+    assert issue.status == IssueStatus.SENT
+    assert issue.stage_plan is not None
+    assert dt.datetime.fromisoformat(str(issue.stage_plan[0]["send_at"])) == SEND_AT
+    # The send job at 09:00 finds it under way and sends nothing twice.
+    assert send_due(env_at(engine, SEND_AT), SEND_AT)["sent"] == 0

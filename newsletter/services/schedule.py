@@ -28,7 +28,7 @@ from newsletter.errors import AddressError, ConflictError, NewsletterError
 from newsletter.logs import log_event
 from newsletter.render import RenderedIssue
 from newsletter.scheduling.triggers import next_fire_time
-from newsletter.services import feeds, issues_send
+from newsletter.services import feeds, issues_send, staging
 from newsletter.services import issues as issues_service
 from newsletter.services.notices import (
     Blocked,
@@ -235,12 +235,40 @@ def _ready_issue(
 # -- resume -----------------------------------------------------------------------------
 
 
+STAGE_WINDOW = dt.timedelta(minutes=10)
+"""Stage an approved issue once its delivery time, less the lead, is this close."""
+
+
+def stage_ahead(env: JobEnv) -> list[tuple[int, str, dt.date]]:
+    """Approved issues whose delivery time, less the stage lead, has come (or nearly).
+
+    The resume job runs every few minutes, so staging starts at the delivery time minus
+    ``NEWSLETTER_STAGE_LEAD_MINUTES`` and SendGrid delivers on time; the send job at the
+    delivery time then finds them under way and leaves them alone.
+    """
+    cfg = env.settings
+    if not cfg.stage_sends:
+        return []
+    now = env.now()
+    ready: list[tuple[int, str, dt.date]] = []
+    with transaction(env.sessions) as session:
+        for issue, slug in queue_repo.in_status(session, [IssueStatus.APPROVED]):
+            mailing_list = lists_repo.get(session, issue.list_id)
+            start = staging.delivery_time(cfg, issue, mailing_list) - staging.lead(cfg)
+            if start - STAGE_WINDOW <= now and not is_stale(env, issue.issue_date):
+                ready.append((issue.id, slug, issue.issue_date))
+    return ready
+
+
 def resume_sends(env: JobEnv) -> dict[str, Any]:
-    """Finish sends left in ``sending`` by a stop or a crash (the ledger skips the done)."""
+    """Finish sends left in ``sending`` by a stop or a crash (the ledger skips the done),
+    settle staged batches whose outcome is unknown, and stage what is nearly due."""
     counts: dict[str, Any] = {"resumed": 0, "accepted": 0, "busy": 0, "stale": 0}
     with transaction(env.sessions) as session:
         sending = queue_repo.in_status(session, [IssueStatus.SENDING])
         targets = [(i.id, slug, i.issue_date) for i, slug in sending]
+        targets += queue_repo.settleable_issues(session)
+    targets += stage_ahead(env)
     problems: list[str] = []
     for issue_id, slug, day in targets:
         if env.should_stop():
@@ -250,7 +278,7 @@ def resume_sends(env: JobEnv) -> dict[str, Any]:
             continue
         try:
             report = issues_send.send_issue(
-                env.settings, env.engine, issue_id, should_stop=env.should_stop
+                env.settings, env.engine, issue_id, should_stop=env.should_stop, now=env.now()
             )
         except ConflictError:
             counts["busy"] += 1  # another process holds the issue's lease and is sending

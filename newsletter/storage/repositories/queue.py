@@ -11,7 +11,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -68,6 +68,23 @@ def upcoming(session: Session, today: dt.date, limit: int = 20) -> list[tuple[Is
 def in_status(session: Session, statuses: Collection[IssueStatus]) -> list[tuple[Issue, str]]:
     stmt = _with_slug().where(Issue.status.in_(list(statuses))).order_by(Issue.issue_date, Issue.id)
     return [(i, s) for i, s in session.execute(stmt).all()]
+
+
+def settleable_issues(session: Session) -> list[tuple[int, str, dt.date]]:
+    """Sent issues with a staged unknown batch that settling may still cancel and resend."""
+    stmt = (
+        select(Issue.id, MailingList.slug, Issue.issue_date)
+        .join(MailingList, MailingList.id == Issue.list_id)
+        .join(SendBatch, SendBatch.issue_id == Issue.id)
+        .where(
+            Issue.status == IssueStatus.SENT,
+            SendBatch.status == BatchStatus.UNKNOWN,
+            SendBatch.sg_batch_id.is_not(None),
+            or_(SendBatch.settle_step.is_(None), SendBatch.settle_step != "fallback"),
+        )
+        .distinct()
+    )
+    return [(int(i), str(s), d) for i, s, d in session.execute(stmt).all()]
 
 
 def recent_sends(session: Session, limit: int = 5) -> list[tuple[Issue, str]]:
