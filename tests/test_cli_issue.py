@@ -158,3 +158,20 @@ def test_usage_and_missing_issue_errors(ready: None) -> None:
     assert missing.exit_code == 1 and "issue 42 does not exist" in missing.output
     bad_address = runner.invoke(app, ["issue", "test", "42", "--to", "not-an-address"])
     assert bad_address.exit_code == 1
+
+
+def test_pause_resume_and_cancel_a_staged_issue(ready: None) -> None:
+    built = _json("issue", "build", "--list", "backcare", "--date", DATE)
+    assert isinstance(built, dict)
+    issue_id = str(built["id"])
+    _ok("issue", "approve", issue_id)
+    _ok("issue", "send", issue_id, "--yes")
+    paused = runner.invoke(app, ["issue", "pause", issue_id])
+    assert paused.exit_code == 0 and "1 staged batch(es) paused at SendGrid" in paused.output
+    resumed = runner.invoke(app, ["issue", "resume", issue_id, "--json"])
+    assert resumed.exit_code == 0 and json.loads(resumed.stdout)["done"] == [1]
+    cancelled = runner.invoke(app, ["issue", "cancel", issue_id])
+    assert cancelled.exit_code == 0 and "cancelled at SendGrid" in cancelled.output
+    shown = json.loads(runner.invoke(app, ["issue", "show", issue_id, "--json"]).stdout)
+    notes = [b["settled_by"] for b in shown["problem_batches"]]
+    assert notes and all("cancelled at SendGrid by an operator" in n for n in notes)

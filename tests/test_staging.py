@@ -16,6 +16,7 @@ from test_issues_support import make_issue, seed_audience
 from newsletter.delivery.retry import RetryPolicy
 from newsletter.delivery.senders import MemorySender, SendGridSender
 from newsletter.services import issues as issue_service
+from newsletter.services.hold import hold_issue
 from newsletter.services.issues_send import send_issue
 from newsletter.settings import load_settings
 from newsletter.storage import migrate
@@ -195,3 +196,36 @@ def test_an_issue_not_yet_due_is_staged_for_its_delivery_time(
     report = send_issue(cfg, engine, issue_id, sender=sender, clock=lambda: before)
     assert report.ok and [g.send_at for g in report.groups] == [due]
     assert {r.send_at for r in sender.sent} == {int(due.timestamp())}
+
+
+def test_a_staged_issue_can_be_paused_resumed_and_cancelled_within_the_10_holds(
+    local: tuple[str, Engine], fake: FakeSendGrid
+) -> None:
+    url, engine = local
+    sessions = session_factory(engine)
+    audience = seed_audience(sessions, 24)
+    first = make_issue(sessions, audience.list_id)
+    cfg = load_settings(database_url=url, batch_size=4)  # 6 batches
+    sender = _sender(fake)
+    assert send_issue(cfg, engine, first, sender=sender, policy=QUICK).ok
+    paused = hold_issue(engine, first, "pause", sender=sender)
+    assert paused.ok and len(paused.done) == 6
+    assert {s["status"] for s in fake.schedule.list_statuses()} == {"pause"}
+    resumed = hold_issue(engine, first, "resume", sender=sender)
+    assert resumed.ok and fake.schedule.list_statuses() == []
+    # Six held; a second issue of six batches finds only four places left.
+    assert hold_issue(engine, first, "cancel", sender=sender).ok
+    second = make_issue(sessions, audience.list_id, issue_date=dt.date(2025, 3, 11), tag="2")
+    assert send_issue(cfg, engine, second, sender=sender, policy=QUICK).ok
+    partly = hold_issue(engine, second, "cancel", sender=sender)
+    assert len(partly.done) == 4 and len(partly.not_done) == 2
+    assert all("10 paused or cancelled" in why for why in partly.not_done.values())
+    shown = issue_service.show_issue(engine, first)
+    assert all(
+        "cancelled at SendGrid by an operator" in (b.settle_note or "")
+        for b in shown.problem_batches
+    )
+    fake.advance_clock(HOUR)
+    delivered = fake.delivered_recipients()
+    # The first issue was stopped entirely; of the second, the two batches left went out.
+    assert delivered.total() == 8

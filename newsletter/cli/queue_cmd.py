@@ -6,7 +6,7 @@ import datetime as dt
 
 import typer
 
-from newsletter.cli import common
+from newsletter.cli import common, hold_cmd
 from newsletter.cli.apps import issue_app
 from newsletter.services import queue as queue_service
 from newsletter.services.issues import IssueView
@@ -84,7 +84,10 @@ def cancel(
     issue_id: int = typer.Argument(..., metavar="ID", help="The issue's id."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
 ) -> None:
-    """Cancel a draft or approved issue (one that started sending cannot be)."""
+    """Cancel a draft or approved issue, or a staged one's batches at SendGrid."""
+    if hold_cmd.is_staged(issue_id):
+        hold_cmd.run_hold(issue_id, "cancel", as_json)
+        return
     cfg = common.settings()
     _show(queue_service.cancel_issue(common.engine(cfg), issue_id), "cancelled", as_json)
 
