@@ -1,7 +1,7 @@
 """staged sends: SendGrid batch ids, send_at and settling on send_batches; stage plan
 
-Revision ID: v0011
-Revises: v0010
+Revision ID: v0012
+Revises: v0011
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "v0011"
-down_revision = "v0010"
+revision = "v0012"
+down_revision = "v0011"
 branch_labels = None
 depends_on = None
 
