@@ -80,9 +80,6 @@ class Settings(BaseSettings):
     stage_lead_minutes: int = Field(default=30, ge=15, le=24 * 60)
     # False sends at once without batch ids: an unknown outcome then needs a person.
     stage_sends: bool = True
-    # A batch that could not be cancelled and has no webhook event this long after its
-    # send_at, while later batches have events, was not received: it is resent.
-    settle_grace_minutes: int = Field(default=30, ge=5, le=24 * 60)
 
     # Links and tokens
     public_url: str = "https://newsletter.riverbendclinic.example.org"
