@@ -123,3 +123,28 @@ def test_standby_logs_that_it_is_on_standby(
     # Logged once on the change of state, not at every heartbeat.
     assert len(standby) == 1
     assert standby[0].fields["leader"] == a.holder  # type: ignore[attr-defined]
+
+
+def test_a_takeover_closes_the_dead_leaders_running_rows(sessions: sessionmaker[Session]) -> None:
+    clock = ManualClock(T0)
+    a, b = _pair(sessions, clock)
+    assert a.ensure()
+    with transaction(sessions) as session:
+        dead = repo.start_run(session, "send", T0, a.holder, T0)
+        done = repo.start_run(session, "assemble", T0, a.holder, T0)
+        repo.finish_run(session, done, repo.JobRunStatus.OK, T0)
+    # a is killed mid-send; b takes the lease once it expires.
+    clock.advance(seconds=LEASE_TTL.total_seconds() + 1)
+    assert b.ensure()
+    with transaction(sessions) as session:
+        runs = {r.id: r for r in repo.recent_runs(session)}
+    assert runs[dead].status == repo.JobRunStatus.FAILED
+    assert runs[dead].finished_at == clock.now()
+    assert "abandoned" in runs[dead].detail and a.holder in runs[dead].detail
+    assert runs[done].status == repo.JobRunStatus.OK  # finished rows are left alone
+    # Renewing its own lease marks nothing.
+    with transaction(sessions) as session:
+        mine = repo.start_run(session, "send", T0, b.holder, clock.now())
+    assert b.ensure()
+    with transaction(sessions) as session:
+        assert {r.id: r for r in repo.recent_runs(session)}[mine].status == "running"

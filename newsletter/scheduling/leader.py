@@ -66,12 +66,34 @@ class Leader:
         with self._lock:
             now = self._clock.now()
             with transaction(self._sessions) as session:
+                before = repo.get_lease(session, self.name)
                 won = repo.acquire_lease(session, self.name, self.holder, now, self.ttl)
                 current = None if won else repo.get_lease(session, self.name)
+                if won and before is not None and before.holder != self.holder:
+                    self._abandon(session, before, now)
             if won != self._is_leader:
                 self._log_change(won, current, now)
             self._is_leader = won
             return won
+
+    def _abandon(self, session: Session, lost: repo.LeaseInfo, now: dt.datetime) -> None:
+        """The old leader stopped renewing: its runs still marked ``running`` never end."""
+        detail = (
+            f"abandoned: its scheduler {lost.holder} stopped renewing the leader lease "
+            f"(last heartbeat {lost.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC); "
+            f"{self.holder} took over and catches up"
+        )
+        closed = repo.abandon_runs(session, lost.holder, now, detail)
+        if closed:
+            log_event(
+                log,
+                "leader.takeover",
+                f"marked {closed} run(s) of {lost.holder} abandoned",
+                level=logging.WARNING,
+                holder=self.holder,
+                previous=lost.holder,
+                runs=closed,
+            )
 
     def release(self) -> None:
         """Hand the lease back (on a clean stop) so a standby can take over at once."""

@@ -127,6 +127,17 @@ def finish_run(
     session.execute(stmt)
 
 
+def abandon_runs(session: Session, holder: str, now: dt.datetime, detail: str) -> int:
+    """Close the runs a lost leader left ``running``: it will never finish them."""
+    stmt = (
+        update(JobRun)
+        .where(JobRun.holder == holder, JobRun.status == JobRunStatus.RUNNING)
+        .values(status=JobRunStatus.FAILED, finished_at=now, detail=detail[:2000])
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(session.execute(stmt))
+
+
 def has_finished_run(session: Session, job_id: str, scheduled_for: dt.datetime) -> bool:
     """Whether this fire time was already handled (run, skipped on purpose, or missed)."""
     stmt = select(JobRun.id).where(
