@@ -267,3 +267,19 @@ def test_resume_job_stages_an_approved_issue_the_lead_before_its_delivery_time(
     assert dt.datetime.fromisoformat(str(issue.stage_plan[0]["send_at"])) == SEND_AT
     # The send job at 09:00 finds it under way and sends nothing twice.
     assert send_due(env_at(engine, SEND_AT), SEND_AT)["sent"] == 0
+
+
+def test_a_local_time_list_is_staged_for_its_earliest_zone(engine: Engine, outbox: Path) -> None:
+    make_list(engine, members=2)
+    sessions = session_factory(engine)
+    audience.update_list_delivery(sessions, LIST, local_time="09:00")
+    audience.add_subscriber(
+        sessions, LIST, "far@example.com", confirmed=True, timezone="Pacific/Tongatapu"
+    )
+    view = issues.build_issue(load_settings(), engine, LIST, ISSUE_DAY)
+    issues.approve_issue(engine, view.id, by="ana@clinic.example.org")
+    # 09:00 on the 24th in Tongatapu (UTC+13) is 20:00 UTC on the 23rd; less the lead.
+    tonga = dt.datetime(2026, 11, 23, 20, 0, tzinfo=dt.UTC)
+    assert resume_sends(env_at(engine, tonga - dt.timedelta(hours=2)))["resumed"] == 0
+    assert resume_sends(env_at(engine, tonga - dt.timedelta(minutes=35)))["resumed"] == 1
+    assert _status(engine, view.id).status == IssueStatus.SENT

@@ -254,7 +254,7 @@ def stage_ahead(env: JobEnv) -> list[tuple[int, str, dt.date]]:
     with transaction(env.sessions) as session:
         for issue, slug in queue_repo.in_status(session, [IssueStatus.APPROVED]):
             mailing_list = lists_repo.get(session, issue.list_id)
-            start = staging.delivery_time(cfg, issue, mailing_list) - staging.lead(cfg)
+            start = staging.delivery_time(cfg, session, issue, mailing_list) - staging.lead(cfg)
             if start - STAGE_WINDOW <= now and not is_stale(env, issue.issue_date):
                 ready.append((issue.id, slug, issue.issue_date))
     return ready

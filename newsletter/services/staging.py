@@ -37,12 +37,23 @@ def list_zone(cfg: Settings, mailing_list: MailingList) -> str:
     return mailing_list.timezone or cfg.timezone
 
 
-def delivery_time(cfg: Settings, issue: Issue, mailing_list: MailingList) -> dt.datetime:
-    """The first moment the issue is meant to reach anyone."""
+def delivery_time(
+    cfg: Settings, session: Session, issue: Issue, mailing_list: MailingList
+) -> dt.datetime:
+    """The first moment the issue is meant to reach anyone: for a local-time list, that
+    time in the earliest zone among its sendable members."""
     if mailing_list.local_time:
-        # The earliest zone sets when staging can start; the list's own zone is the floor.
         at = parse_local_time(mailing_list.local_time)
-        return local_instant(issue.issue_date, at, list_zone(cfg, mailing_list))
+        zones = ledger_repo.sendable_zones(session, mailing_list.id)
+        own = local_instant(issue.issue_date, at, list_zone(cfg, mailing_list))
+        groups = send_groups(
+            zones,
+            day=issue.issue_date,
+            at=at,
+            default_zone=list_zone(cfg, mailing_list),
+            earliest=dt.datetime.min.replace(tzinfo=dt.UTC),
+        )
+        return min([own, *(g.wanted for g in groups)])
     return due_time(cfg, issue.issue_date)
 
 
