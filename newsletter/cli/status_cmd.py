@@ -111,6 +111,16 @@ def _print(data: dict[str, Any], zone: Any) -> None:
         [[m["job"], _local(m["scheduled_for"], zone), m["detail"]] for m in data["missed_runs"]],
         "none",
     )
+    failed = data["failed_events"]
+    _section(
+        f"Webhook events set aside ({failed['total']} in all; they no longer block the rest)",
+        ["id", "event", "received", "error"],
+        [
+            [e["id"], e["event"], _local(e["received_at"], zone), e["error"]]
+            for e in failed["recent"]
+        ],
+        "none",
+    )
 
 
 def _section(title: str, columns: list[str], rows: list[list[Any]], empty: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,12 @@ from newsletter.storage.repositories.events import OutcomeDelta, PendingEvent
 log = logging.getLogger(__name__)
 
 MAX_TIMESTAMP = 253_402_300_799  # 9999-12-31, the last second a datetime can hold
+MAX_ISSUE_ID = 2**31 - 1  # an INTEGER column on both databases
+# SendGrid's events are flat objects with a few short lists; anything deeper is not one,
+# and very deep JSON would exhaust the stack when the payload is stored.
+MAX_NESTING = 16
+ERROR_LIMIT = 1000
+_ISSUE_ID = re.compile(r"[0-9]{1,10}")
 FIELD_LIMITS = {"event": 40, "sg_event_id": 100, "sg_message_id": 200, "email": 320}
 
 # Delivery states, furthest last: an out-of-order "deferred" never hides a "delivered".
@@ -73,6 +80,14 @@ class ProcessResult:
     matched: int = 0
     suppressed: int = 0
     unsubscribed: int = 0
+    failed: int = 0  # set aside with their error, no longer pending
+
+    def add(self, other: ProcessResult) -> None:
+        self.processed += other.processed
+        self.matched += other.matched
+        self.suppressed += other.suppressed
+        self.unsubscribed += other.unsubscribed
+        self.failed += other.failed
 
 
 def parse_events(body: bytes) -> list[dict[str, Any]]:
@@ -86,7 +101,41 @@ def parse_events(body: bytes) -> list[dict[str, Any]]:
     for index, item in enumerate(data):
         if not isinstance(item, dict):
             raise WebhookError(f"event {index} is not an object: {type(item).__name__}")
+        if nesting_depth(item) > MAX_NESTING:
+            raise WebhookError(f"event {index} is nested more than {MAX_NESTING} levels deep")
     return data
+
+
+def nesting_depth(value: Any) -> int:
+    """How deeply lists and objects nest in ``value``; iterative, so no depth breaks it."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth > MAX_NESTING:
+                return depth  # deep enough to refuse: no need to walk the rest
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def parse_issue_id(raw: Any) -> int | None:
+    """The ``issue_id`` custom arg as a possible issue id, or None.
+
+    Only ASCII digits count (``str.isdigit`` also accepts ``"²"``, which ``int`` refuses),
+    and only values a database INTEGER can hold.
+    """
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        value = raw
+    elif isinstance(raw, str) and _ISSUE_ID.fullmatch(raw):
+        value = int(raw)
+    else:
+        return None
+    return value if 1 <= value <= MAX_ISSUE_ID else None
 
 
 def event_row(index: int, item: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
@@ -129,16 +178,33 @@ def ingest_events(
 def process_pending_events(
     sessions: sessionmaker[Session], *, chunk: int = 2000, max_events: int | None = None
 ) -> ProcessResult:
-    """Apply the effects of every unprocessed event, ``chunk`` events per transaction."""
+    """Apply the effects of every unprocessed event, ``chunk`` events per transaction.
+
+    When a chunk fails, its events are retried one per transaction, and one that still
+    fails is set aside with its error (``newsletter status`` lists it): a bad event must
+    never hold back the events after it.
+    """
     total = ProcessResult()
-    while max_events is None or total.processed < max_events:
-        limit = chunk if max_events is None else min(chunk, max_events - total.processed)
-        with transaction(sessions) as session:
-            pending = repo.claim_pending(session, limit)
-            if not pending:
-                break
-            _apply(session, pending, total)
-    if total.processed:
+    while max_events is None or total.processed + total.failed < max_events:
+        done = total.processed + total.failed
+        limit = chunk if max_events is None else min(chunk, max_events - done)
+        try:
+            with transaction(sessions) as session:
+                pending = repo.claim_pending(session, limit)
+                if not pending:
+                    break
+                part = _apply(session, pending)
+        except Exception as exc:
+            log_event(
+                log,
+                "webhook.chunk_failed",
+                f"{type(exc).__name__}: {exc}"[:ERROR_LIMIT],
+                level=logging.WARNING,
+                retry="one event at a time",
+            )
+            part = _one_at_a_time(sessions, limit)
+        total.add(part)
+    if total.processed or total.failed:
         log_event(
             log,
             "webhook.processed",
@@ -146,7 +212,33 @@ def process_pending_events(
             matched=total.matched,
             suppressed=total.suppressed,
             unsubscribed=total.unsubscribed,
+            set_aside=total.failed,
         )
+    return total
+
+
+def _one_at_a_time(sessions: sessionmaker[Session], count: int) -> ProcessResult:
+    total = ProcessResult()
+    for _ in range(count):
+        event_id: int | None = None
+        try:
+            with transaction(sessions) as session:
+                pending = repo.claim_pending(session, 1)
+                if not pending:
+                    break
+                event_id = pending[0].id
+                total.add(_apply(session, pending))
+            continue
+        except Exception as exc:
+            if event_id is None:
+                raise  # not this event's fault: the database could not even be read
+            error = f"{type(exc).__name__}: {exc}"[:ERROR_LIMIT]
+        # Its own transaction: if the database itself is down, this raises and the
+        # event stays pending for the next try instead of being set aside.
+        with transaction(sessions) as session:
+            repo.mark_failed(session, event_id, error, dt.datetime.now(dt.UTC))
+        log_event(log, "webhook.event_set_aside", error, level=logging.ERROR, event_id=event_id)
+        total.failed += 1
     return total
 
 
@@ -159,7 +251,8 @@ class _Effects:
     links: Counter[tuple[int, str]] = field(default_factory=Counter)
 
 
-def _apply(session: Session, pending: Sequence[PendingEvent], total: ProcessResult) -> None:
+def _apply(session: Session, pending: Sequence[PendingEvent]) -> ProcessResult:
+    total = ProcessResult()
     issue_of = _resolve_issues(session, pending)
     effects = _Effects()
     for item in pending:
@@ -182,6 +275,7 @@ def _apply(session: Session, pending: Sequence[PendingEvent], total: ProcessResu
     repo.mark_processed(session, [item.id for item in pending], now)
     total.processed += len(pending)
     total.matched += sum(1 for item in pending if item.id in issue_of)
+    return total
 
 
 def _resolve_issues(session: Session, pending: Sequence[PendingEvent]) -> dict[int, int]:
@@ -189,9 +283,9 @@ def _resolve_issues(session: Session, pending: Sequence[PendingEvent]) -> dict[i
     claimed: dict[int, int] = {}
     prefixes: dict[int, str] = {}
     for item in pending:
-        raw = item.payload.get("issue_id")
-        if isinstance(raw, str | int) and not isinstance(raw, bool) and str(raw).isdigit():
-            claimed[item.id] = int(raw)
+        issue_id = parse_issue_id(item.payload.get("issue_id"))
+        if issue_id is not None:
+            claimed[item.id] = issue_id
         elif item.sg_message_id:
             prefixes[item.id] = item.sg_message_id.split(".", 1)[0]
     by_message = repo.issues_for_message_ids(session, prefixes.values())

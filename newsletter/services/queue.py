@@ -30,6 +30,7 @@ from newsletter.services.review import render_picks
 from newsletter.settings import Settings
 from newsletter.storage.db import session_factory, transaction
 from newsletter.storage.models import IssueStatus
+from newsletter.storage.repositories import events as events_repo
 from newsletter.storage.repositories import issues as issue_repo
 from newsletter.storage.repositories import lists as lists_repo
 from newsletter.storage.repositories import queue as queue_repo
@@ -264,6 +265,19 @@ def scheduler_status(cfg: Settings, engine: Engine, now: dt.datetime) -> dict[st
             }
             for r in sched_repo.recent_runs(session, statuses=[JobRunStatus.MISSED], limit=10)
         ]
+        failed_events = {
+            "total": events_repo.count_failed(session),
+            "recent": [
+                {
+                    "id": e.id,
+                    "event": e.event,
+                    "sg_event_id": e.sg_event_id,
+                    "received_at": _iso(e.received_at),
+                    "error": e.error,
+                }
+                for e in events_repo.failed_events(session)
+            ],
+        }
     return {
         "now": now.isoformat(),
         "timezone": cfg.timezone,
@@ -273,6 +287,7 @@ def scheduler_status(cfg: Settings, engine: Engine, now: dt.datetime) -> dict[st
         "recent_sends": recent,
         "unknown_batches": unknown,
         "missed_runs": missed,
+        "failed_events": failed_events,
     }
 
 

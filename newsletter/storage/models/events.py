@@ -52,6 +52,9 @@ class WebhookEvent(Base):
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     processed: Mapped[bool] = mapped_column(Boolean, default=False)
     processed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # Set when processing this event failed on its own: it was set aside (processed is
+    # true) so that the events after it are not held back; ``newsletter status`` lists it.
+    error: Mapped[str | None] = mapped_column(String(1000))
 
 
 class DeliveryOutcome(Base):
