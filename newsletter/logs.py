@@ -17,15 +17,20 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import orjson
+from pydantic import SecretStr
+
+if TYPE_CHECKING:
+    from newsletter.settings import Settings
 
 LogFormat = Literal["kv", "json"]
 MASK = "***"
 
 # Field names whose values are never logged, whatever they contain.
 _SECRET_FIELD = re.compile(r"(pass(word)?|secret|token|api_?key|authorization|cookie)", re.I)
+TOKEN_PATH = re.compile(r"(/(?:u|confirm|set-password)/)([A-Za-z0-9_%.-]{6})[A-Za-z0-9_%.=-]+")
 # Shapes of secrets that can hide inside free text (exception messages, URLs).
 _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"SG\.[\w-]{6,}\.[\w-]{6,}"), MASK),
@@ -33,6 +38,9 @@ _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)[^\s\"',]+"), r"\1" + MASK),
     (re.compile(r"(://[^/\s:@]+:)[^@\s/]+@"), r"\1" + MASK + "@"),
     (re.compile(r"(?i)([?&](?:token|key|signature|api_key)=)[^&\s\"']+"), r"\1" + MASK),
+    # Link tokens in paths (/u/…, /confirm/…, /admin/set-password/…): a short prefix is
+    # enough to correlate log lines and far too little to use.
+    (TOKEN_PATH, r"\1\2…"),
 )
 _known_secrets: set[str] = set()
 _known_lock = threading.Lock()
@@ -163,6 +171,44 @@ def make_formatter(log_format: LogFormat) -> logging.Formatter:
     return JsonFormatter() if log_format == "json" else KeyValueFormatter()
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time (test runners swap it)."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every secret setting (keys, tokens, fallbacks), to be masked wherever it appears."""
+    found: list[str] = []
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        items = value if isinstance(value, list) else [value]
+        found.extend(v.get_secret_value() for v in items if isinstance(v, SecretStr))
+    return found
+
+
+def setup_logging(
+    settings: Settings, *, floor: str | None = None, stream: TextIO | None = None
+) -> logging.Handler:
+    """The one logging set-up that serve, the CLI and the scheduler share.
+
+    ``floor`` raises the level (the CLI prints its own summaries and shows warnings and
+    errors only); every secret setting is registered for masking.
+    """
+    level = settings.log_level
+    if floor is not None and logging.getLevelName(floor) > logging.getLevelName(level):
+        level = floor  # type: ignore[assignment]
+    return configure_logging(
+        settings.log_format, level, stream=stream, secrets=secret_values(settings)
+    )
+
+
 def configure_logging(
     log_format: LogFormat = "kv",
     level: str = "INFO",
@@ -176,7 +222,7 @@ def configure_logging(
     for handler in list(root.handlers):
         if handler.get_name() == HANDLER_NAME:
             root.removeHandler(handler)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     handler.set_name(HANDLER_NAME)
     handler.setFormatter(make_formatter(log_format))
     handler.addFilter(SecretFilter())

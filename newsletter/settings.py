@@ -11,22 +11,32 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AliasChoices,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from newsletter.errors import SettingsError
 
 ENV_PREFIX = "NEWSLETTER_"
+# The key older versions shipped in the source and .env.example: public, so refused.
 DEV_SECRET_KEY = "dev-only-insecure-secret-change-me"
+MIN_SECRET_KEY_BYTES = 32
+MAKE_SECRET_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
+# Written by `newsletter quickstart` on its first run when no key is set, and used after
+# that by every command run from the same folder (the demo keeps working under serve).
+DEMO_SECRET_KEY_FILE = Path("var/secret_key")
 SENDGRID_API_KEY_ENV = "SENDGRID_API_KEY"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def _split_csv(value: Any) -> Any:
@@ -38,6 +48,8 @@ def _split_csv(value: Any) -> Any:
 
 class Settings(BaseSettings):
     """The effective configuration of one process."""
+
+    _key_from_file: bool = PrivateAttr(default=False)
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -83,7 +95,10 @@ class Settings(BaseSettings):
 
     # Links and tokens
     public_url: str = "https://newsletter.riverbendclinic.example.org"
-    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    # Local trials only: lets NEWSLETTER_PUBLIC_URL be http:// on a loopback host.
+    allow_insecure_public_url: bool = False
+    # No built-in key: anyone who read the source could forge every subscriber's links.
+    secret_key: SecretStr = SecretStr("")
     secret_key_fallbacks: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     confirm_token_max_age_hours: int = Field(default=72, ge=1)
 
@@ -142,6 +157,29 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @model_validator(mode="after")
+    def _https_public_url(self) -> Settings:
+        # Links in emails are opened from anywhere: over plain http their tokens could be
+        # read or rewritten on the way, and the render checks refuse http links anyway.
+        parts = urlsplit(self.public_url)
+        if parts.scheme == "https" and parts.hostname:
+            return self
+        if (
+            parts.scheme == "http"
+            and (parts.hostname or "") in LOOPBACK_HOSTS
+            and self.allow_insecure_public_url
+        ):
+            return self
+        hint = (
+            " (for a local trial on this machine, also set NEWSLETTER_ALLOW_INSECURE_PUBLIC_URL=1)"
+            if parts.scheme == "http" and (parts.hostname or "") in LOOPBACK_HOSTS
+            else ""
+        )
+        raise ValueError(
+            f"NEWSLETTER_PUBLIC_URL must be an https:// URL with a host, got "
+            f"{self.public_url!r}{hint}"
+        )
+
     @field_validator("send_schedule", "assemble_schedule")
     @classmethod
     def _cron_fields(cls, value: str) -> str:
@@ -164,9 +202,51 @@ class Settings(BaseSettings):
         """Today where the clinic is, not where the server is: issue dates use this."""
         return dt.datetime.now(self.zone).date()
 
+    def model_post_init(self, context: Any, /) -> None:
+        if not self.secret_key.get_secret_value() and DEMO_SECRET_KEY_FILE.is_file():
+            self.secret_key = SecretStr(DEMO_SECRET_KEY_FILE.read_text("utf-8").strip())
+            self._key_from_file = True
+
     @property
-    def uses_dev_secret(self) -> bool:
-        return self.secret_key.get_secret_value() == DEV_SECRET_KEY
+    def secret_key_from_file(self) -> bool:
+        """True when the key came from ``DEMO_SECRET_KEY_FILE`` (no NEWSLETTER_SECRET_KEY)."""
+        return self._key_from_file
+
+    def signing_key(self) -> str:
+        """The key that signs tokens and sessions; ``SettingsError`` unless it is safe.
+
+        Every command that makes a token asks for it this way, so none can run on the
+        built-in development key, on no key, or on a short one.
+        """
+        key = self.secret_key.get_secret_value()
+        problem = secret_key_problem(key)
+        if problem is not None:
+            raise SettingsError(
+                f"NEWSLETTER_SECRET_KEY {problem}. It signs every unsubscribe and confirm "
+                "link, so it must be a long random secret that only this installation "
+                f"knows. Make one with\n  {MAKE_SECRET_KEY}\nand set NEWSLETTER_SECRET_KEY "
+                "to it (in the environment or .env). `newsletter quickstart` makes one for "
+                "the local demo by itself."
+            )
+        if any(f.get_secret_value() == DEV_SECRET_KEY for f in self.secret_key_fallbacks):
+            raise SettingsError(
+                "NEWSLETTER_SECRET_KEY_FALLBACKS holds the built-in development key, which "
+                "anyone can read in the source: links signed with it could be forged. "
+                "Remove it from the list."
+            )
+        return key
+
+
+def secret_key_problem(key: str) -> str | None:
+    """What is wrong with ``key`` as NEWSLETTER_SECRET_KEY, or None."""
+    if not key:
+        return "is not set"
+    if key == DEV_SECRET_KEY:
+        return "is the built-in development key, which anyone can read in the source"
+    size = len(key.encode("utf-8"))
+    if size < MIN_SECRET_KEY_BYTES:
+        return f"is {size} bytes long; it needs at least {MIN_SECRET_KEY_BYTES}"
+    return None
 
 
 def env_name(field: str) -> str:
@@ -183,7 +263,11 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
-            field = str(error["loc"][0]) if error["loc"] else "?"
+            if not error["loc"]:
+                # A check across fields: its message names the variables itself.
+                lines.append(str(error["msg"]).removeprefix("Value error, "))
+                continue
+            field = str(error["loc"][0])
             if field in (SENDGRID_API_KEY_ENV, "NEWSLETTER_SENDGRID_API_KEY"):
                 field = "sendgrid_api_key"
             message = str(error["msg"]).removeprefix("Value error, ")

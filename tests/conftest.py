@@ -23,6 +23,9 @@ from newsletter.storage.models import Base
 from newsletter.testing.databases import scratch_postgres
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Commands refuse to make tokens without a proper key; tests that check the refusal
+# remove or replace this one.
+TEST_SECRET_KEY = "tests-only-secret-key-0123456789-abcdefghijklmnop"
 DEFAULT_PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
@@ -38,6 +41,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     monkeypatch.setenv("NEWSLETTER_TEMPLATES_DIR", str(REPO_ROOT / "templates"))
     monkeypatch.setenv("NEWSLETTER_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("NEWSLETTER_OUTBOX_DIR", str(tmp_path / "outbox"))
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", TEST_SECRET_KEY)
 
 
 def _pg_admin_url() -> str:

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import TEST_SECRET_KEY
 from sqlalchemy.orm import Session, sessionmaker
 from test_issues_support import ISSUE_DATE, Audience, make_issue, seed_audience
 
@@ -67,6 +68,7 @@ def _env(db_url: str, fake: FakeSendGrid, workdir: Path) -> dict[str, str]:
         NEWSLETTER_REQUEST_TIMEOUT="0.5",
         NEWSLETTER_OUTBOX_DIR=str(workdir / "outbox"),
         NEWSLETTER_STAGE_SENDS="false",
+        NEWSLETTER_SECRET_KEY=TEST_SECRET_KEY,
     )
     return env
 

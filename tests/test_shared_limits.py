@@ -33,17 +33,23 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _server(db_url: str, tmp_path: Path, *args: str) -> Iterator[str]:
+def _server(
+    db_url: str, tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """``newsletter serve`` in a child process (output in ``tmp_path/serve-PORT.log``)."""
     port = _free_port()
     env = {
         **os.environ,
         "NEWSLETTER_DATABASE_URL": db_url,
         "NEWSLETTER_SECRET_KEY": "shared-limit-test-secret-0123456789",
         "NEWSLETTER_LOG_LEVEL": "WARNING",
+        **(env or {}),
     }
     log = (tmp_path / f"serve-{port}.log").open("wb")
     command = [sys.executable, "-c", CLI, "serve", "--port", str(port), *args]
-    proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        command, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

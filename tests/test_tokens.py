@@ -105,7 +105,9 @@ def test_unsubscribe_token_never_expires() -> None:
 
 
 def test_from_settings_uses_key_and_fallbacks() -> None:
-    cfg = load_settings(secret_key=SecretStr("current"), secret_key_fallbacks=["older"])
+    cfg = load_settings(
+        secret_key=SecretStr("current-key-0123456789-abcdefghijk"), secret_key_fallbacks=["older"]
+    )
     signer = TokenSigner.from_settings(cfg)
     assert signer.verify_unsubscribe(TokenSigner("older").unsubscribe_token(3, 3)) == (3, 3)
     with pytest.raises(SettingsError):

@@ -304,7 +304,7 @@ def test_confirm_token_for_a_deleted_list_is_refused(web: Web) -> None:
 def test_signup_page_embeds_the_documented_snippet(web: Web) -> None:
     page = web.client.get("/signup")
     assert page.status_code == 200
-    assert 'action="http://testserver/subscribe"' in page.text
+    assert 'action="subscribe"' in page.text
     assert f'name="list" value="{LIST_SLUG}"' in page.text
     assert 'name="website"' in page.text
     docs = (Path(__file__).resolve().parent.parent / "docs" / "web.md").read_text("utf-8")

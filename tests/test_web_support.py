@@ -103,7 +103,7 @@ def web_settings(db_url: str, tmp_path: Path, **overrides: Any) -> Settings:
         "outbox_dir": tmp_path / "outbox",
         "templates_dir": REPO / "templates",
         "content_dir": REPO / "content",
-        "secret_key": "web-tests-secret-key-0123456789",
+        "secret_key": "web-tests-secret-key-0123456789-abcdefgh",
         "public_url": "https://newsletter.example.org",
     }
     values.update(overrides)

@@ -47,7 +47,7 @@ def test_get_shows_a_confirm_page_and_changes_nothing(
     assert LIST_NAME in page.text
     assert "a•••@example.org" in page.text
     assert "ana@example.org" not in page.text
-    assert f'action="http://testserver/u/{token}"' in page.text
+    assert f'action="./{token}"' in page.text
     assert 'value="all"' in page.text  # "unsubscribe from all lists"
     assert set(_statuses(web).values()) == {MembershipStatus.SUBSCRIBED}
     assert page.headers["referrer-policy"] == "no-referrer"
@@ -117,7 +117,7 @@ def test_old_tokens_keep_working_after_a_key_rotation(db_url: str, tmp_path: Pat
     with open_web(
         db_url,
         tmp_path,
-        secret_key="the-key-we-use-now-0123456789",
+        secret_key="the-key-we-use-now-0123456789-abcdef",
         secret_key_fallbacks=old_secret,
     ) as web:
         ana = subscribed(web, "ana@example.org")

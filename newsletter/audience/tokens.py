@@ -107,7 +107,7 @@ class TokenSigner:
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenSigner:
         return cls(
-            settings.secret_key.get_secret_value(),
+            settings.signing_key(),
             [f.get_secret_value() for f in settings.secret_key_fallbacks],
         )
 

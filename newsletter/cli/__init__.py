@@ -23,7 +23,9 @@ from newsletter.cli.apps import (
     users_app,
 )
 from newsletter.cli.common import err_console
-from newsletter.errors import NewsletterError
+from newsletter.errors import NewsletterError, SettingsError
+from newsletter.logs import setup_logging
+from newsletter.settings import load_settings
 
 
 class _Group(TyperGroup):
@@ -45,6 +47,17 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+@app.callback()
+def _shared_logging() -> None:
+    # The same set-up as serve and the scheduler (masking included). Commands print their
+    # own summaries, so only warnings and errors are logged here.
+    try:
+        cfg = load_settings()
+    except SettingsError:
+        return  # the command itself reports the bad setting
+    setup_logging(cfg, floor="WARNING")
+
+
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(content_app, name="content")

@@ -7,7 +7,7 @@ from rich.table import Table
 
 from newsletter.cli import common
 from newsletter.cli.apps import config_app
-from newsletter.settings import masked_settings
+from newsletter.settings import MAKE_SECRET_KEY, masked_settings, secret_key_problem
 
 
 @config_app.command("show")
@@ -24,8 +24,9 @@ def show(
     for name, value in shown.items():
         table.add_row(name, "" if value is None else str(value))
     common.console.print(table)
-    if cfg.uses_dev_secret:
+    problem = secret_key_problem(cfg.secret_key.get_secret_value())
+    if problem is not None:
         common.err_console.print(
-            "warning: NEWSLETTER_SECRET_KEY is the built-in development key; "
-            "set your own before sending to real people."
+            f"warning: NEWSLETTER_SECRET_KEY {problem}; sending, serving and the scheduler "
+            f"refuse to run until it is set. Make one with: {MAKE_SECRET_KEY}"
         )

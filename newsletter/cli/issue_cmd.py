@@ -137,6 +137,7 @@ def send(
     every batch was accepted.
     """
     cfg = common.settings()
+    cfg.signing_key()  # before any question is asked: the links must not be forgeable
     engine = common.engine(cfg)
     check = issues_send.check_send(cfg, engine, issue_id)
     if check.nothing_left:

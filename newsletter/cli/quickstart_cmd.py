@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from newsletter.cli import common
-from newsletter.services.quickstart import DEMO_CSV, DEMO_LIST, run_quickstart
+from newsletter.services.quickstart import DEMO_CSV, DEMO_LIST, ensure_demo_key, run_quickstart
 from newsletter.storage.models import BatchStatus
 
 
@@ -19,7 +19,7 @@ def quickstart(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Set up a demo and send this week's issue (to the outbox unless a SendGrid key is set)."""
-    cfg = common.settings()
+    cfg = ensure_demo_key(common.settings())
     report = run_quickstart(cfg, common.engine(cfg, check=False), csv_path=csv_path)
     if as_json:
         common.print_json(report.as_dict())

@@ -6,13 +6,24 @@ named by import string, not imported: faces never import each other.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from newsletter.cli.common import console, engine, settings
+from newsletter.logs import setup_logging
 
-WEB_APP_FACTORY = "newsletter.web:create_app"
+WEB_APP_FACTORY = "newsletter.web:serve_app"
+# uvicorn's loggers keep no handlers of their own and pass every record (access log
+# included) to the root handler of ``newsletter.logs``, which formats and masks it.
+UVICORN_LOG_CONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "loggers": {
+        name: {"handlers": [], "propagate": True}
+        for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+    },
+}
 
 
 def serve(
@@ -38,8 +49,16 @@ def serve(
     import uvicorn  # only this command needs the web server
 
     cfg = settings()
+    setup_logging(cfg)
     # Fail here with a clear message (exit 1) rather than inside uvicorn's loader.
+    cfg.signing_key()
     engine(cfg).dispose()
+    if cfg.secret_key_from_file:
+        console.print(
+            "[yellow]note:[/yellow] NEWSLETTER_SECRET_KEY is not set: using the demo key "
+            "that `newsletter quickstart` wrote to var/secret_key.",
+            markup=True,
+        )
     if not cfg.sendgrid_webhook_public_key:
         console.print(
             "[yellow]note:[/yellow] NEWSLETTER_SENDGRID_WEBHOOK_PUBLIC_KEY is not set; "
@@ -65,5 +84,6 @@ def serve(
         proxy_headers=True,
         forwarded_allow_ips="127.0.0.1",
         log_level=cfg.log_level.lower(),
+        log_config=UVICORN_LOG_CONFIG,
         server_header=False,
     )

@@ -14,17 +14,11 @@ import sys
 from collections.abc import Sequence
 
 from newsletter.errors import NewsletterError
-from newsletter.logs import configure_logging
+from newsletter.logs import setup_logging
 from newsletter.scheduling.clock import NOW_ENV, check_now_option, make_clock
-from newsletter.settings import Settings, load_settings
+from newsletter.settings import load_settings
 
 log = logging.getLogger("newsletter.scheduler")
-
-
-def _secrets(settings: Settings) -> list[str | None]:
-    values = [settings.secret_key, settings.admin_token, settings.sendgrid_api_key]
-    values.extend(settings.secret_key_fallbacks)
-    return [v.get_secret_value() if v is not None else None for v in values]
 
 
 def run(*, once: bool, now: str | None = None) -> int:
@@ -33,7 +27,9 @@ def run(*, once: bool, now: str | None = None) -> int:
     from newsletter.scheduling.once import run_once
 
     settings = load_settings()
-    configure_logging(settings.log_format, settings.log_level, secrets=_secrets(settings))
+    setup_logging(settings)
+    # Its jobs send issues: refuse at start, not at Tuesday 09:00.
+    settings.signing_key()
     source = "--now" if now else NOW_ENV
     clock = make_clock(now or os.environ.get(NOW_ENV), settings.zone, source=source)
     if not once:

@@ -173,6 +173,7 @@ def send_issue(
     settled by cancelling and resending. With ``NEWSLETTER_STAGE_SENDS=false`` it sends
     at once, so an issue not yet due is refused (``NotDueError``) unless ``send_now``.
     """
+    cfg.signing_key()  # before anything changes: the links must not be forgeable
     # ``now`` (the moment the person asked) decides the plan; the clock runs on for the rest.
     asked = now or clock()
     if not cfg.stage_sends:
@@ -355,6 +356,8 @@ def send_test(
     policy: RetryPolicy | None = None,
 ) -> TestSendResult:
     """Send the stored issue to ``to`` only: "[TEST]" subject, harmless values, no ledger."""
+    # Refused like a real send: a test run is how people find out before the real one.
+    cfg.signing_key()
     if not to:
         raise DeliveryError("a test send needs at least one --to address")
     addresses = tuple(dict.fromkeys(normalize_email(a).email for a in to))

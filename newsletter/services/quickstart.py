@@ -7,10 +7,13 @@ second run finds the issue already sent and sends nobody anything.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,7 +22,7 @@ from newsletter.services import audience, issues, users
 from newsletter.services.audience_csv import import_csv
 from newsletter.services.issues_send import SendReport, send_issue
 from newsletter.services.preview import write_stored_preview
-from newsletter.settings import Settings
+from newsletter.settings import DEMO_SECRET_KEY_FILE, Settings
 from newsletter.storage import migrate
 from newsletter.storage.db import session_factory, transaction
 from newsletter.storage.models import IssueStatus, UserRole
@@ -74,6 +77,27 @@ class QuickstartReport:
                 "password": self.admin_password,
             },
         }
+
+
+def ensure_demo_key(cfg: Settings) -> Settings:
+    """``cfg``, with a random key written to ``DEMO_SECRET_KEY_FILE`` if none is set.
+
+    Only the demo does this: every other command refuses to run without a key.
+    A key that is set but unsafe is left alone, so the send refuses it and says why.
+    """
+    if cfg.secret_key.get_secret_value():
+        return cfg
+    DEMO_SECRET_KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    # Created readable by the owner only, and never overwritten: old demo links keep working.
+    try:
+        fd = os.open(DEMO_SECRET_KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = DEMO_SECRET_KEY_FILE.read_text("utf-8").strip()
+    else:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(key + "\n")
+    return cfg.model_copy(update={"secret_key": SecretStr(key)})
 
 
 def run_quickstart(

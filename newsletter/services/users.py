@@ -242,7 +242,7 @@ def _verify(stored: str | None, password: str) -> bool:
 
 
 def _serializer(cfg: Settings) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(cfg.secret_key.get_secret_value(), salt="console-set-password")
+    return URLSafeTimedSerializer(cfg.signing_key(), salt="console-set-password")
 
 
 def setup_token(cfg: Settings, user: UserView) -> str:

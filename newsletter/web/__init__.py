@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from newsletter.web.app import create_app
+from newsletter.web.app import create_app, serve_app
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "serve_app"]

@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from newsletter.audience.tokens import TokenSigner
 from newsletter.delivery.senders import Sender, make_sender
 from newsletter.errors import NewsletterError, SettingsError, StorageError
-from newsletter.logs import log_event, register_secrets
+from newsletter.logs import log_event, register_secrets, secret_values, setup_logging
 from newsletter.services.limits import Window
 from newsletter.services.signup import SIGNUP_WINDOWS
 from newsletter.settings import Settings, load_settings
@@ -41,6 +41,13 @@ from newsletter.web.state import WebState, body_limit_for
 log = logging.getLogger(__name__)
 
 
+def serve_app() -> FastAPI:
+    """What ``newsletter serve`` runs in each worker: the shared logging set-up, then the app."""
+    cfg = load_settings()
+    setup_logging(cfg)
+    return create_app(cfg)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -53,12 +60,8 @@ def create_app(
     client address (tests use a memory sender and a looser limit).
     """
     cfg = settings or load_settings()
-    register_secrets(
-        [
-            cfg.secret_key.get_secret_value(),
-            cfg.admin_token.get_secret_value() if cfg.admin_token else None,
-        ]
-    )
+    cfg.signing_key()  # refuse to start on a missing, public or short key
+    register_secrets(secret_values(cfg))
     install_token_path_filter()
     engine = make_engine(cfg.database_url)
     check_schema(engine)

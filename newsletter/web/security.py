@@ -13,12 +13,13 @@ import base64
 import binascii
 import hmac
 import logging
-import re
 from collections.abc import Callable
 
 from fastapi import HTTPException, Request
 from fastapi.security import HTTPBasic, HTTPBearer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from newsletter.logs import TOKEN_PATH, mask_text
 
 # The app's own pages: one stylesheet, forms that post back here, and only the app's own
 # script files (the sign-up form's time-zone filler); no inline scripts.
@@ -172,24 +173,22 @@ def check_admin(expected: str | None, request: Request) -> None:
         )
 
 
-_TOKEN_PATH = re.compile(r"(/(?:u|confirm)/)([A-Za-z0-9_%-]{6})[^\s/?\"']*")
-
-
 def mask_token_paths(text: str) -> str:
     """``/u/AbCdEf…`` for ``/u/<token>``: enough to correlate, too little to use."""
-    return _TOKEN_PATH.sub(r"\1\2…", text)
+    return TOKEN_PATH.sub(r"\1\2…", text)
 
 
 class TokenPathFilter(logging.Filter):
-    """Keeps full tokens out of access logs (uvicorn logs every request path)."""
+    """Keeps tokens and secrets out of access logs (uvicorn logs every path and query).
+
+    On the logger itself, so whatever handler uvicorn's log set-up adds sees masked text.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(
-                mask_token_paths(a) if isinstance(a, str) else a for a in record.args
-            )
+            record.args = tuple(mask_text(a) if isinstance(a, str) else a for a in record.args)
         elif isinstance(record.msg, str):
-            record.msg = mask_token_paths(record.msg)
+            record.msg = mask_text(record.msg)
         return True
 
 

@@ -16,8 +16,10 @@ import os
 import re
 import tempfile
 import uuid
+from email import policy
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
+from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +73,18 @@ class OutboxSender(LocalBatchApi):
             raise DeliveryError(f"outbox: cannot write {path}: {exc.strerror or exc}") from exc
 
 
+def mailbox(name: str | None, email: str) -> Address:
+    """``email`` as a header address: the domain in IDNA (ASCII), the local part as is."""
+    local, at, domain = email.rpartition("@")
+    if not at or not local:
+        raise DeliveryError(f"outbox: {email!r} is not an email address")
+    try:
+        ascii_domain = domain if domain.isascii() else domain.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise DeliveryError(f"outbox: the domain of {email!r} cannot be encoded: {exc}") from exc
+    return Address(display_name=name or "", username=local, domain=ascii_domain)
+
+
 def render_first_message(body: dict[str, Any], *, message_id: str) -> bytes:
     """The first personalization of ``body`` as an RFC 5322 message (text, then HTML)."""
     personalizations = body.get("personalizations") or [{}]
@@ -82,16 +96,24 @@ def render_first_message(body: dict[str, Any], *, message_id: str) -> bytes:
             value = value.replace(tag, replacement)
         return value
 
-    msg = EmailMessage()
     sender = body.get("from") or {}
-    msg["From"] = formataddr((sender.get("name") or "", sender.get("email") or ""))
-    msg["To"] = ", ".join(
-        formataddr((to.get("name") or "", to["email"])) for to in first.get("to", [])
-    )
-    msg["Subject"] = fill(first.get("subject") or body.get("subject") or "")
     reply_to = body.get("reply_to")
-    if reply_to:
-        msg["Reply-To"] = formataddr((reply_to.get("name") or "", reply_to["email"]))
+    people = {
+        "From": [sender] if sender else [],
+        "To": list(first.get("to", [])),
+        "Reply-To": [reply_to] if reply_to else [],
+    }
+    boxes = {
+        field: [mailbox(person.get("name"), person["email"]) for person in group]
+        for field, group in people.items()
+    }
+    # RFC 6532: a non-ASCII local part (josé@…) can only be written as UTF-8 headers.
+    utf8 = any(not box.username.isascii() for group in boxes.values() for box in group)
+    msg = EmailMessage(policy=policy.SMTPUTF8 if utf8 else policy.default)
+    for field, group in boxes.items():
+        if group:
+            msg[field] = group
+    msg["Subject"] = fill(first.get("subject") or body.get("subject") or "")
     msg["Message-ID"] = make_msgid(idstring=message_id, domain="outbox.invalid")
     for name, value in {**(body.get("headers") or {}), **(first.get("headers") or {})}.items():
         msg[name] = value

@@ -44,7 +44,7 @@ def new_csrf() -> str:
 
 
 def _serializer(request: Request) -> URLSafeTimedSerializer:
-    secret = get_state(request).settings.secret_key.get_secret_value()
+    secret = get_state(request).settings.signing_key()
     return URLSafeTimedSerializer(secret, salt="console-session")
 
 

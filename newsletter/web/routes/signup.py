@@ -100,8 +100,10 @@ async def signup_page(
     state = get_state(request)
     if list_slug is None:
         list_slug = await run_in_threadpool(default_list_slug, state.sessions) or ""
-    action = str(request.url_for("subscribe"))
-    script_url = str(request.url_for("static", path="timezone.js"))
+    # Relative to /signup, never built from the Host header (which the client chooses),
+    # and right behind a proxy that serves the app under a path prefix.
+    action = "subscribe"
+    script_url = "static/timezone.js"
     return state.pages.response(
         "signup.html", title="Sign up", action=action, list_slug=list_slug, script_url=script_url
     )

@@ -97,7 +97,8 @@ async def _page(
         "unsubscribe.html",
         status_code=status_code,
         title="Your email preferences",
-        action=str(request.url_for("unsubscribe", token=token)),
+        # Relative to this page's URL: never built from the Host header.
+        action=f"./{token}",
         # Relative to the page (/u/TOKEN), so never built from the Host header.
         prefs_action=f"./{token}/preferences",
         email_hint=view.email_hint,
