@@ -244,9 +244,9 @@ def test_a_link_made_before_an_unsubscribe_cannot_undo_it(web: Web) -> None:
     web.client.post("/subscribe", data=FORM)
     token = _token(web, "ana@example.org", ago=dt.timedelta(minutes=5))
     audience.unsubscribe_email(web.sessions, "ana@example.org", LIST_SLUG, source="test")
-    answer = _confirm(web, token)
-    assert answer.status_code == 410
-    assert _h1(answer.text) == "This link can no longer be used"
+    for answer in (web.client.get(f"/confirm/{token}"), _confirm(web, token)):
+        assert answer.status_code == 410
+        assert _h1(answer.text) == "This link can no longer be used"
     assert _membership(web, "ana@example.org").status == MembershipStatus.UNSUBSCRIBED
 
 

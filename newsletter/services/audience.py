@@ -439,13 +439,13 @@ def confirm(
 
         if member.status == MembershipStatus.SUBSCRIBED and member.confirmed_at is not None:
             return result(ConfirmOutcome.ALREADY_SUBSCRIBED)
-        if issued_at is not None and _withdrawn_since(session, person.email_key, member, issued_at):
+        if issued_at is not None and withdrawn_since(session, person.email_key, member, issued_at):
             return result(ConfirmOutcome.WITHDRAWN)
         memberships.confirm(session, member, source=source, ip=ip, user_agent=user_agent)
         return result(ConfirmOutcome.CONFIRMED)
 
 
-def _withdrawn_since(
+def withdrawn_since(
     session: Session, email_key: str, member: Membership, issued_at: dt.datetime
 ) -> bool:
     # A suppression (bounce, complaint, manual) is never lifted by a link, whenever it came:

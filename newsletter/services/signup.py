@@ -87,6 +87,7 @@ class ConfirmView:
     email_hint: str
     list_name: str
     subscribed: bool  # already confirmed: there is nothing to press
+    withdrawn: bool = False  # left or suppressed since the link was made: pressing cannot help
 
 
 @dataclass(frozen=True)
@@ -283,7 +284,8 @@ def describe_confirm(
         subscribed = (
             member.status == MembershipStatus.SUBSCRIBED and member.confirmed_at is not None
         )
-        return ConfirmView(mask_email(person.email), list_name, subscribed)
+        gone = audience.withdrawn_since(session, person.email_key, member, claim.issued_at)
+        return ConfirmView(mask_email(person.email), list_name, subscribed, gone and not subscribed)
 
 
 def confirm_signup(

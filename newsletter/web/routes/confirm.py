@@ -75,6 +75,15 @@ def _already(state: WebState, list_name: str) -> HTMLResponse:
     )
 
 
+def _withdrawn(state: WebState, list_name: str) -> HTMLResponse:
+    return state.pages.problem(
+        "This link can no longer be used",
+        f"Since this link was sent, {list_name} was stopped for this address, and an old "
+        "link does not undo that. To subscribe again, please sign up again.",
+        status_code=410,
+    )
+
+
 @router.get("/confirm/{token}", response_class=HTMLResponse, responses=_ANSWERS)
 async def confirm_page(request: Request, token: str) -> HTMLResponse:
     state = get_state(request)
@@ -87,6 +96,8 @@ async def confirm_page(request: Request, token: str) -> HTMLResponse:
         return view
     if view.subscribed:
         return _already(state, view.list_name)
+    if view.withdrawn:
+        return _withdrawn(state, view.list_name)
     return state.pages.response(
         "confirm.html",
         title="Confirm your subscription",
@@ -118,12 +129,7 @@ async def confirm(request: Request, token: str) -> HTMLResponse:
     if result.outcome == ConfirmOutcome.ALREADY_SUBSCRIBED:
         return _already(state, result.list_name)
     if result.outcome == ConfirmOutcome.WITHDRAWN:
-        return state.pages.problem(
-            "This link can no longer be used",
-            f"Since this link was sent, {result.list_name} was stopped for this address, "
-            "and an old link does not undo that. To subscribe again, please sign up again.",
-            status_code=410,
-        )
+        return _withdrawn(state, result.list_name)
     # After the response, like the confirmation email: the page never waits on SendGrid.
     welcome = BackgroundTask(
         send_welcome,
