@@ -89,3 +89,19 @@ def test_every_command_refuses_an_http_public_url_at_start(
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 1, (args, result.output)
         assert "NEWSLETTER_PUBLIC_URL must be an https:// URL" in result.output
+
+
+def test_a_local_trial_on_http_loopback_still_sends_its_confirmation(
+    db_url: str, tmp_path: Path
+) -> None:
+    with open_web(
+        db_url,
+        tmp_path,
+        public_url="http://127.0.0.1:8000",
+        allow_insecure_public_url=True,
+    ) as web:
+        answer = web.client.post("/subscribe", json={"email": "ana@example.org"})
+        assert answer.status_code == 200
+        (token,) = web.confirm_links()
+        text = web.sender.sent[0].decoded()["content"][0]["value"]
+        assert f"http://127.0.0.1:8000/confirm/{token}" in text

@@ -201,12 +201,24 @@ def check_size(html: str, max_html_bytes: int = MAX_HTML_BYTES) -> None:
         )
 
 
+_LOOPBACK_HTTP = tuple(
+    f"http://{host}{end}" for host in ("127.0.0.1", "localhost", "[::1]") for end in ("/", ":")
+)
+
+
 def is_allowed_url(url: str) -> bool:
-    """Absolute https:// with a host, a ``mailto:`` address, or exactly a substitution tag."""
+    """Absolute https:// with a host, a ``mailto:`` address, or exactly a substitution tag.
+
+    Plain http is allowed to a loopback host only: such a link works on the reader's own
+    machine and nowhere else, which is what a local trial's confirm link is
+    (``NEWSLETTER_ALLOW_INSECURE_PUBLIC_URL``).
+    """
     if url in SUBSTITUTION_TAGS:
         return True
     if url.startswith("mailto:"):
         return len(url) > len("mailto:") and "@" in url
+    if url.startswith(_LOOPBACK_HTTP) and " " not in url:
+        return True
     return url.startswith("https://") and len(url) > len("https://") and " " not in url
 
 
