@@ -50,6 +50,7 @@ def site(tmp_path: Path) -> Iterator[tuple[str, int]]:
         content_dir=content,
         import_reports_dir=tmp_path / "imports",
         public_url=f"http://127.0.0.1:{port}",
+        allow_insecure_public_url=True,  # a local trial: loopback http only
     ) as web:
         users.add_user(web.sessions, EMAILS[UserRole.ADMIN], UserRole.ADMIN, password=PASSWORD)
         issue = _sent_issue(web)

@@ -124,7 +124,8 @@ def test_serve_is_a_top_level_command() -> None:
     assert result.exit_code == 0
     assert "--host" in result.output and "--port" in result.output
     assert "--workers" in result.output
-    assert serve_cmd.WEB_APP_FACTORY == "newsletter.web:create_app"
+    # Each worker builds its app through the shared logging set-up first.
+    assert serve_cmd.WEB_APP_FACTORY == "newsletter.web:serve_app"
 
 
 # ------------------------------------------------------------------ small parts
