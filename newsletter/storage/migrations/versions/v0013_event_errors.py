@@ -1,7 +1,7 @@
 """webhook events: the error of an event set aside because it could not be processed
 
-Revision ID: v0011
-Revises: v0010
+Revision ID: v0013
+Revises: v0012
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "v0011"
-down_revision = "v0010"
+revision = "v0013"
+down_revision = "v0012"
 branch_labels = None
 depends_on = None
 
