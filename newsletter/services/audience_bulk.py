@@ -8,6 +8,7 @@ from the chunked writer.
 
 from __future__ import annotations
 
+import abc
 import json
 from typing import Any
 
@@ -27,7 +28,7 @@ BULK_CHUNK = 20_000
 _NO_PERSON = (None, None, None, None, None)
 
 
-class ImportWriter:
+class ImportWriter(abc.ABC):
     """What both writers share: the parse loop fills ``rows`` and ``pending``, then
     calls ``flush`` every chunk and ``finish`` once."""
 
@@ -53,14 +54,14 @@ class ImportWriter:
         """Rows handled so far (for progress reports)."""
         return self.summary.rows
 
-    def begin(self, session: Session) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def begin(self, session: Session) -> None: ...
 
-    def flush(self, session: Session) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def flush(self, session: Session) -> None: ...
 
-    def finish(self, session: Session) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def finish(self, session: Session) -> None: ...
 
 
 class BulkImporter(ImportWriter):
