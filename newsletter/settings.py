@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     stage_lead_minutes: int = Field(default=30, ge=15, le=24 * 60)
     # False sends at once without batch ids: an unknown outcome then needs a person.
     stage_sends: bool = True
+    # How long after an issue's delivery time retries may still send it: 429s and 5xx are
+    # retried (and failed batches resumed) until this closes, then the send is a failure.
+    send_window_minutes: int = Field(default=720, ge=10, le=72 * 60)
 
     # Links and tokens
     public_url: str = "https://newsletter.riverbendclinic.example.org"
