@@ -111,6 +111,13 @@ def _print(data: dict[str, Any], zone: Any) -> None:
         [[m["job"], _local(m["scheduled_for"], zone), m["detail"]] for m in data["missed_runs"]],
         "none",
     )
+    _section(
+        "Content problems (these files are left out of issues until fixed; "
+        "`newsletter content check`)",
+        ["problem"],
+        [[problem] for problem in data["content_problems"]],
+        "none",
+    )
     failed = data["failed_events"]
     _section(
         f"Webhook events set aside ({failed['total']} in all; they no longer block the rest)",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -33,7 +33,8 @@ class LibraryCheck:
     """The outcome of reading ``content/``: the valid part, problems and warnings.
 
     ``library`` holds only the files that passed, so counts are still meaningful
-    when there are problems; it must not be used to build an issue unless ``ok``.
+    when there are problems; build an issue from it only through ``library_for_issue``,
+    which refuses when a problem touches that issue.
     """
 
     library: Library
@@ -51,6 +52,41 @@ def load_library(content_dir: Path) -> Library:
     if result.problems:
         raise ContentError(list(result.problems))
     return result.library
+
+
+def library_for_issue(
+    content_dir: Path,
+    list_slug: str,
+    issue_date: dt.date,
+    *,
+    wanted: Collection[str] = (),
+) -> tuple[Library, tuple[ContentProblem, ...]]:
+    """The library one issue is built from, and the problems of the files left out of it.
+
+    A broken file only stops an issue that depends on it: a problem with a folder, with
+    this list's override file for ``issue_date``, or with an article or tip the issue
+    names (``wanted``, plus what that override file names) raises ``ContentError``. Any
+    other broken file is left out, so one typo in an unrelated tip does not cost a week's
+    issue; the caller reports the returned problems (issue notes, review notice, status).
+    """
+    check = check_library(content_dir)
+    override = check.library.overrides.get((list_slug, issue_date))
+    names = set(wanted)
+    if override is not None:
+        names.update(override.articles, override.tips)
+    own_file = content_dir / ISSUES_DIR / f"{issue_date.isoformat()}-{list_slug}.md"
+    blocking = [p for p in check.problems if _blocks(p.path, content_dir, own_file, names)]
+    if blocking:
+        raise ContentError(blocking)
+    return check.library, check.problems
+
+
+def _blocks(path: Path, content_dir: Path, own_file: Path, names: set[str]) -> bool:
+    if path == own_file:
+        return True
+    if path.parent.parent != content_dir or path.parent.name not in FOLDERS:
+        return True  # the folder itself (missing, not a folder): nothing is safe to use
+    return path.parent.name in (ARTICLES_DIR, TIPS_DIR) and path.stem in names
 
 
 def check_library(content_dir: Path) -> LibraryCheck:

@@ -2,7 +2,7 @@
 
 Problems come first: a draft still waiting for approval close to its send time, a slot
 with nothing in it, an approved issue whose content changed since approval, failed or
-unknown batches, and content problems that would stop the next assemble.
+unknown batches, and content files with problems (left out of issues until fixed).
 """
 
 from __future__ import annotations

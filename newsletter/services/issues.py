@@ -5,6 +5,7 @@ Sending lives in ``issues_send``; this module stores and reads the issue snapsho
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,9 +14,9 @@ from typing import Any
 from sqlalchemy import Engine
 
 from newsletter.assembly import ContentHistory, SentIssue, assemble
-from newsletter.content.loader import load_library
+from newsletter.content.loader import library_for_issue
 from newsletter.content.models import IssueOverride
-from newsletter.errors import ConflictError, IssueStateError
+from newsletter.errors import ConflictError, ContentProblem, IssueStateError
 from newsletter.render import RenderContext, render_issue
 from newsletter.settings import Settings
 from newsletter.storage.db import session_factory, transaction
@@ -53,6 +54,8 @@ class IssueView:
     counts: LedgerCounts | None = None
     problem_batches: tuple[BatchInfo, ...] = field(default=())
     intro: str = ""
+    subject_chosen: bool = False
+    preheader_chosen: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -137,6 +140,8 @@ def view_of(
         counts=counts,
         problem_batches=problems,
         intro=issue.intro or "",
+        subject_chosen=bool(issue.subject_chosen),
+        preheader_chosen=bool(issue.preheader_chosen),
     )
 
 
@@ -188,8 +193,10 @@ def build_issue(
         )
         ctx = render_context(cfg, mailing_list)
         list_id = mailing_list.id
+    wanted = () if override is None else (*override.articles, *override.tips)
+    library, left_out = library_for_issue(cfg.content_dir, list_slug, day, wanted=wanted)
     plan = assemble(
-        load_library(cfg.content_dir),
+        library,
         list_slug,
         day,
         history,
@@ -197,6 +204,8 @@ def build_issue(
         tips_per_issue=cfg.tips_per_issue,
         queued=override,
     )
+    if left_out:
+        plan = dataclasses.replace(plan, notes=(*plan.notes, left_out_note(left_out)))
     page = render_issue(plan, ctx)
     with transaction(factory) as session:
         if existing is not None and not issue_repo.transition(
@@ -220,9 +229,21 @@ def build_issue(
                 source=plan.source,
                 notes=plan.notes,
                 intro=plan.intro,
+                subject_chosen=override is not None and override.subject is not None,
+                preheader_chosen=override is not None and override.preheader is not None,
             ),
         )
         return view_of(issue, list_slug)
+
+
+def left_out_note(problems: Sequence[ContentProblem]) -> str:
+    """One line for an issue's notes: which broken files the issue was built without."""
+    files = sorted({str(p.path) for p in problems})
+    shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+    return (
+        f"built without {len(files)} content file(s) that have problems ({shown}); "
+        "`newsletter content check` lists them"
+    )
 
 
 def _check_replaceable(existing: Issue, slug: str, *, replace: bool) -> None:

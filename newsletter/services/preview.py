@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from newsletter.assembly import ContentHistory, IssuePlan, assemble
-from newsletter.content.loader import load_library
+from newsletter.content.loader import library_for_issue
 from newsletter.errors import NewsletterError
 from newsletter.render import (
     RenderContext,
@@ -84,7 +84,7 @@ def sample_values(cfg: Settings) -> dict[str, str]:
 def build_preview(cfg: Settings, list_slug: str, issue_date: dt.date | None = None) -> Preview:
     """Load the library, assemble with an empty history, render, fill the tags."""
     when = issue_date or cfg.today()
-    library = load_library(cfg.content_dir)
+    library, _ = library_for_issue(cfg.content_dir, list_slug, when)
     plan = assemble(
         library,
         list_slug,

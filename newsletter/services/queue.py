@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from newsletter.content.loader import load_library
+from newsletter.content.loader import check_library, library_for_issue
 from newsletter.content.models import IssueOverride, Library
 from newsletter.errors import (
     FieldError,
@@ -115,7 +115,9 @@ def queue_issue(
             lists_repo.get_by_slug(session, list_slug)
         except NotFoundError as exc:
             problems.append(FieldProblem("list", str(exc)))
-    library = load_library(cfg.content_dir)
+    library, _ = library_for_issue(
+        cfg.content_dir, list_slug, issue_date, wanted=(*articles, *tips)
+    )
     problems += _slug_problems(library, articles, tips, str(cfg.content_dir))
     _raise_if(problems)
     override = IssueOverride(
@@ -169,7 +171,9 @@ def reschedule_issue(
             )
         slug = lists_repo.get(session, issue.list_id).slug
         before = view_of(issue, slug)
-    library = load_library(cfg.content_dir)
+    library, _ = library_for_issue(
+        cfg.content_dir, slug, new_date, wanted=(*before.article_slugs, *before.tip_slugs)
+    )
     _raise_if(_slug_problems(library, before.article_slugs, before.tip_slugs, str(cfg.content_dir)))
     # The date is printed in the issue, so the content (and its hash) change with it.
     page = render_picks(cfg, engine, before, new_date)
@@ -288,6 +292,8 @@ def scheduler_status(cfg: Settings, engine: Engine, now: dt.datetime) -> dict[st
         "unknown_batches": unknown,
         "missed_runs": missed,
         "failed_events": failed_events,
+        # Files the next assemble leaves out (or is stopped by, when an issue needs them).
+        "content_problems": [str(p) for p in check_library(cfg.content_dir).problems],
     }
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from newsletter.assembly import ContentHistory, assemble
-from newsletter.content.loader import load_library
+from newsletter.content.loader import library_for_issue
 from newsletter.content.models import IssueOverride
 from newsletter.errors import ContentError, IssueStateError, NewsletterError, RenderError
 from newsletter.render import RenderedIssue, render_issue
@@ -107,7 +107,9 @@ def render_picks(
     day = issue_date or view.issue_date
     with transaction(session_factory(engine)) as session:
         ctx = render_context(cfg, lists_repo.get_by_slug(session, view.list_slug))
-    library = load_library(cfg.content_dir)
+    library, _ = library_for_issue(
+        cfg.content_dir, view.list_slug, day, wanted=(*view.article_slugs, *view.tip_slugs)
+    )
     override = IssueOverride(
         list_slug=view.list_slug,
         issue_date=day,
@@ -151,11 +153,13 @@ def rebuild_for_approval(cfg: Settings, engine: Engine, issue_id: int) -> IssueV
         raise IssueStateError(
             f"issue {issue_id} is {view.status}; only a draft or approved issue can be rebuilt"
         )
+    # A subject that came from the lead article follows its new title; one a person
+    # typed stays.
     override = IssueOverride(
         list_slug=view.list_slug,
         issue_date=view.issue_date,
-        subject=view.subject,
-        preheader=view.preheader or None,
+        subject=view.subject if view.subject_chosen else None,
+        preheader=(view.preheader or None) if view.preheader_chosen else None,
         articles=view.article_slugs,
         tips=view.tip_slugs,
         intro=view.intro,

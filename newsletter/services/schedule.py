@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.audience.addresses import normalize_email
+from newsletter.content.loader import check_library
 from newsletter.delivery.suppressions_api import (
     SUPPRESSION_KINDS,
     SuppressedAddress,
@@ -115,6 +116,9 @@ def assemble_upcoming(env: JobEnv, fire: dt.datetime | None) -> dict[str, Any]:
             counts["failed"] += 1
             problems.append(f"{slug}: {exc}")
             log_event(log, "assemble.failed", f"{slug}: {exc}", level=logging.ERROR, list=slug)
+    # Broken files the issues were built without: fixed now, they are used next time.
+    left_out = check_library(env.settings.content_dir).problems
+    problems.extend(f"content problem (file left out): {p}" for p in left_out)
     with transaction(env.sessions) as session:
         rows = queue_repo.issues_on(session, day)
         summaries = [_summary(issue, slug) for issue, slug in rows]

@@ -83,6 +83,10 @@ class Issue(Base):
     notes: Mapped[list[str]] = mapped_column(JSON, default=list)
     # The intro note's Markdown, so a rebuild or reschedule keeps it.
     intro: Mapped[str] = mapped_column(Text, default="")
+    # Whether a person chose the subject / preheader (queue, compose): a rebuild keeps a
+    # chosen one and derives the others afresh from the lead article, which may have changed.
+    subject_chosen: Mapped[bool] = mapped_column(Boolean, default=False)
+    preheader_chosen: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     approved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

@@ -39,6 +39,8 @@ class NewIssue:
     source: str = "auto"
     notes: Sequence[str] = ()
     intro: str = ""
+    subject_chosen: bool = False
+    preheader_chosen: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,8 @@ def create_issue(session: Session, new: NewIssue) -> Issue:
         source=new.source,
         notes=list(new.notes),
         intro=new.intro,
+        subject_chosen=new.subject_chosen,
+        preheader_chosen=new.preheader_chosen,
         created_at=now,
         updated_at=now,
         snapshot_done=False,
