@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     # How long after an issue's delivery time retries may still send it: 429s and 5xx are
     # retried (and failed batches resumed) until this closes, then the send is a failure.
     send_window_minutes: int = Field(default=720, ge=10, le=72 * 60)
+    # A staged batch whose outcome is unknown and that could not be cancelled counts as
+    # not received, and is sent again, when the webhook has shown no processed/delivered
+    # event for it this long after its send_at while later batches of the issue have some.
+    unknown_grace_minutes: int = Field(default=60, ge=10, le=24 * 60)
 
     # Links and tokens
     public_url: str = "https://newsletter.riverbendclinic.example.org"

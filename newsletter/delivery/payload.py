@@ -64,8 +64,9 @@ class MessageTemplate:
                 raise DeliveryError(
                     f"message template: custom_args[{key!r}] must be a string, got {value!r}"
                 )
-        if "batch" in self.custom_args:
-            raise DeliveryError("message template: custom_args key 'batch' is set per request")
+        for key in ("batch", "sg_batch"):
+            if key in self.custom_args:
+                raise DeliveryError(f"message template: custom_args key {key!r} is set per request")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,9 @@ def build_body(
         body["categories"] = list(template.categories)
     if batch_id is not None:
         body["batch_id"] = batch_id
+        # Echoed in every event, so the webhook can tell this request from an earlier,
+        # cancelled one of the same ledger batch.
+        custom_args["sg_batch"] = batch_id
     if send_at is not None:
         body["send_at"] = send_at
         if personal_send_at:

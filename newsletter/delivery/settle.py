@@ -15,7 +15,8 @@ the same steps again (asking for a cancel that is already in force changes nothi
 Settling is impossible when ``send_at`` is less than ``CANCEL_DEADLINE_SECONDS`` away
 (SendGrid no longer guarantees the cancel), when the batch API keeps failing, or when
 SendGrid already holds ``MAX_PAUSED_OR_CANCELLED`` batches: the first two leave the batch
-``unknown`` with the reason (``fallback``: a person settles it, see docs/operations.md),
+``unknown`` with the reason (``fallback``: the signed webhook settles it, see
+services/batch_settle, else a person: docs/operations.md),
 the last queues it (``queued``) until a place frees up.
 """
 
@@ -123,7 +124,7 @@ class Settler:
                 self._fallback(
                     batch_no,
                     f"{minutes:.0f} min to send_at, under SendGrid's 10-minute limit for "
-                    "cancelling; check SendGrid's activity feed (docs/operations.md)",
+                    "cancelling; the webhook's events settle it (docs/delivery.md)",
                     report,
                 )
                 continue

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from newsletter.errors import NotFoundError, WebhookError
 from newsletter.logs import log_event
 from newsletter.render.model import RenderedIssue
+from newsletter.services.batch_settle import settle_from_events
 from newsletter.storage.db import transaction
 from newsletter.storage.models import SuppressionReason
 from newsletter.storage.models.events import LINK_URL_LIMIT
@@ -272,6 +273,7 @@ def _apply(session: Session, pending: Sequence[PendingEvent]) -> ProcessResult:
     repo.add_event_counts(session, dict(effects.counts))
     repo.add_event_hours(session, dict(effects.hours))
     repo.add_link_clicks(session, dict(effects.links))
+    settle_from_events(session, pending, issue_of)  # unknown batches these events prove
     repo.mark_processed(session, [item.id for item in pending], now)
     total.processed += len(pending)
     total.matched += sum(1 for item in pending if item.id in issue_of)

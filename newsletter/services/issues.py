@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,6 +109,8 @@ def batch_dict(batch: BatchInfo) -> dict[str, Any]:
         "send_at": batch.send_at.isoformat() if batch.send_at else None,
         "settle_step": batch.settle_step,
         "settled_by": batch.settle_note,
+        "settle_rule": batch.settle_rule,
+        "events_seen": batch.events_seen,
     }
 
 
@@ -321,25 +322,3 @@ def send_preview(engine: Engine, issue_id: int) -> tuple[IssueView, int]:
         issue = issue_repo.get_issue(session, issue_id)
         slug = issue_repo.list_slug(session, issue.list_id)
         return view_of(issue, slug), count_sendable(session, issue.list_id)
-
-
-def mark_unknown_accepted(
-    engine: Engine, issue_id: int, batch_nos: Sequence[int] | None, *, by: str
-) -> list[int]:
-    """Record that SendGrid did accept these unknown batches (a person checked its activity).
-
-    Batches not in ``unknown`` are refused by name, so a typo cannot rewrite a real outcome.
-    """
-    factory = session_factory(engine)
-    with transaction(factory) as session:
-        issue_repo.get_issue(session, issue_id)
-        unknown = set(ledger_repo.batch_numbers(session, issue_id, [BatchStatus.UNKNOWN]))
-        if batch_nos is not None:
-            wrong = sorted(set(batch_nos) - unknown)
-            if wrong:
-                raise IssueStateError(
-                    f"issue {issue_id}: batch(es) {', '.join(map(str, wrong))} are not unknown; "
-                    "only unknown batches can be marked accepted"
-                )
-        note = f"marked accepted by {by} after checking SendGrid's activity"
-        return ledger_repo.mark_unknown_accepted(session, issue_id, batch_nos, note=note)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Engine
@@ -27,6 +27,7 @@ from newsletter.delivery.settle import Settler, SettleReport
 from newsletter.errors import DeliveryError, IssueStateError, NotDueError
 from newsletter.render.model import html_part, substitutions
 from newsletter.services import staging, timing
+from newsletter.services.batch_settle import settle_silent
 from newsletter.services.issues import (
     IssueView,
     batch_dict,
@@ -34,6 +35,7 @@ from newsletter.services.issues import (
     send_preview,
     show_issue,
 )
+from newsletter.services.unknown import choose_unknown
 from newsletter.settings import Settings
 from newsletter.storage.db import session_factory, transaction
 from newsletter.storage.models import BatchStatus, Issue, IssueStatus, MailingList, utcnow
@@ -156,6 +158,7 @@ def send_issue(
     issue_id: int,
     *,
     resend_unknown: bool = False,
+    resend_batches: Sequence[int] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     on_start: Callable[[SendStart], None] | None = None,
     on_batch: Callable[[BatchEvent], None] | None = None,
@@ -172,12 +175,19 @@ def send_issue(
     at its time; ``send_now`` asks for the earliest time instead. Unknown outcomes are
     settled by cancelling and resending. With ``NEWSLETTER_STAGE_SENDS=false`` it sends
     at once, so an issue not yet due is refused (``NotDueError``) unless ``send_now``.
+
+    ``resend_unknown`` sends unknown batches again (a person checked SendGrid first);
+    ``resend_batches`` limits that to those numbers, refusing any that is not unknown.
+    Staged unknown batches the webhook shows were never received are resent here too
+    (``batch_settle.settle_silent``).
     """
     cfg.signing_key()  # before anything changes: the links must not be forgeable
     # ``now`` (the moment the person asked) decides the plan; the clock runs on for the rest.
     asked = now or clock()
     if not cfg.stage_sends:
         _refuse_early(cfg, engine, issue_id, now=asked, send_now=send_now)
+    chosen_batches = _before_resume(cfg, engine, issue_id, resend_batches, clock())
+    resend_unknown = resend_unknown or chosen_batches is not None
     started = time.monotonic()
     chosen = sender or make_sender(cfg)
     factory = session_factory(engine)
@@ -205,7 +215,7 @@ def send_issue(
                 f"list {mailing_list.slug!r} has no sendable members (subscribed, confirmed "
                 f"and not suppressed); nothing was sent and issue {issue_id} stays approved"
             )
-        recovery = ledger.recover(resend_unknown=resend_unknown)
+        recovery = _recover(ledger, resend_unknown, chosen_batches)
         settler = Settler(ledger, chosen, clock=clock, should_stop=should_stop)
         if groups:
             _merge(settled, settler.settle())
@@ -272,6 +282,42 @@ def send_issue(
     )
 
 
+def _before_resume(
+    cfg: Settings,
+    engine: Engine,
+    issue_id: int,
+    batch_nos: Sequence[int] | None,
+    now: dt.datetime,
+) -> list[int] | None:
+    """Before the issue is taken: check the unknown batches ``--resend-unknown --batch N``
+    names (None: no choice made), then make resendable the staged unknown batches the
+    webhook shows were never received."""
+    chosen = None
+    if batch_nos:
+        chosen = [b.batch_no for b in choose_unknown(engine, issue_id, batch_nos, action="resent")]
+    settle_silent(cfg, engine, issue_id=issue_id, now=now)
+    return chosen
+
+
+def _recover(ledger: Ledger, resend_unknown: bool, chosen: list[int] | None) -> Recovery:
+    """``Ledger.recover``; with ``chosen``, only those unknown batches go back to pending."""
+    recovery = ledger.recover(resend_unknown=resend_unknown and chosen is None)
+    if chosen is None:
+        return recovery
+    resent = [
+        n
+        for n in chosen
+        if ledger.settle_step(
+            n,
+            expected=BatchStatus.UNKNOWN,
+            step=None,
+            note="resent: chosen by an operator (--resend-unknown --batch)",
+            to_status=BatchStatus.PENDING,
+        )
+    ]
+    return replace(recovery, unknown_resent=resent)
+
+
 def _merge(total: SettleReport, part: SettleReport) -> None:
     total.resent.extend(part.resent)
     total.queued = part.queued
@@ -301,7 +347,7 @@ def check_send(
 ) -> SendCheck:
     view, members = send_preview(engine, issue_id)
     unknown = 0
-    if view.status == IssueStatus.SENT:
+    if view.status in (IssueStatus.SENDING, IssueStatus.SENT, IssueStatus.FAILED):
         view = show_issue(engine, issue_id)  # with its ledger counts
         unknown = view.counts.batches_in(BatchStatus.UNKNOWN) if view.counts else 0
     return SendCheck(

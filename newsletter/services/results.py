@@ -12,10 +12,11 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.errors import NotFoundError
-from newsletter.storage.db import transaction
+from newsletter.storage.db import session_factory, transaction
 from newsletter.storage.repositories import events as events_repo
 from newsletter.storage.repositories import results as repo
 
@@ -201,6 +202,11 @@ def issue_results(
         links=links,
         chart=chart,
     )
+
+
+def results_of(engine: Engine, issue_id: int, *, webhook_configured: bool) -> IssueResults:
+    """``issue_results`` for a face that holds an engine (the CLI)."""
+    return issue_results(session_factory(engine), issue_id, webhook_configured=webhook_configured)
 
 
 def _chart(session: Session, issue_id: int, started: dt.datetime) -> HourlyChart:

@@ -31,6 +31,7 @@ from newsletter.render import RenderedIssue
 from newsletter.scheduling.triggers import next_fire_time
 from newsletter.services import feeds, issues_send, staging
 from newsletter.services import issues as issues_service
+from newsletter.services.batch_settle import settle_silent
 from newsletter.services.notices import (
     Blocked,
     FreshArticle,
@@ -268,6 +269,8 @@ def resume_sends(env: JobEnv) -> dict[str, Any]:
     """Finish sends left in ``sending`` by a stop or a crash (the ledger skips the done),
     settle staged batches whose outcome is unknown, and stage what is nearly due."""
     counts: dict[str, Any] = {"resumed": 0, "accepted": 0, "busy": 0, "stale": 0}
+    # Staged unknown batches the webhook shows were never received: sending again below.
+    settle_silent(env.settings, env.engine, now=env.now())
     with transaction(env.sessions) as session:
         sending = queue_repo.in_status(session, [IssueStatus.SENDING])
         targets = [(i.id, slug, i.issue_date) for i, slug in sending]

@@ -133,6 +133,12 @@ class SendBatch(Base):
     # issue's "cancel"/"pause"; the note says what happened, and which rule settled it.
     settle_step: Mapped[str | None] = mapped_column(String(20))
     settle_note: Mapped[str | None] = mapped_column(Text)
+    # Which rule settled an unknown outcome: "cancelled" (cancelled at SendGrid and
+    # resent), "webhook" (processed/delivered events for it), "grace" (no event while
+    # later batches had some: resent), "operator" (mark-accepted or --resend-unknown).
+    settle_rule: Mapped[str | None] = mapped_column(String(20))
+    # processed/delivered webhook events carrying this batch's number (and batch id).
+    events_seen: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class Delivery(Base):

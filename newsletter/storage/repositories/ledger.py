@@ -68,6 +68,8 @@ class BatchInfo:
     send_at: dt.datetime | None = None
     settle_step: str | None = None
     settle_note: str | None = None
+    settle_rule: str | None = None
+    events_seen: int = 0
 
 
 @dataclass(frozen=True)
@@ -249,6 +251,8 @@ def batch_infos(
             send_at=b.send_at,
             settle_step=b.settle_step,
             settle_note=b.settle_note,
+            settle_rule=b.settle_rule,
+            events_seen=b.events_seen or 0,
         )
         for b in session.scalars(stmt.execution_options(populate_existing=True))
     ]
@@ -375,9 +379,13 @@ def set_settle(
     note: str | None,
     to_status: BatchStatus | None = None,
     clear_batch_id: bool = False,
+    rule: str | None = None,
 ) -> bool:
-    """Record a settling step of one batch (compare-and-set on its status)."""
+    """Record a settling step of one batch (compare-and-set on its status); ``rule``
+    names the rule that settled it, when this step settles it."""
     values: dict[str, Any] = {"settle_step": step, "settle_note": note}
+    if rule is not None:
+        values["settle_rule"] = rule
     if to_status is not None:
         values["status"] = to_status.value
     if clear_batch_id:
@@ -487,15 +495,21 @@ def skipped_recipients(session: Session, issue_id: int) -> set[int]:
 
 
 def mark_unknown_accepted(
-    session: Session, issue_id: int, batch_nos: Collection[int] | None, *, note: str
+    session: Session,
+    issue_id: int,
+    batch_nos: Collection[int] | None,
+    *,
+    note: str,
+    rule: str | None = None,
 ) -> list[int]:
     """unknown -> accepted for the given batches (all unknown ones when ``None``)."""
     unknown = batch_numbers(session, issue_id, [BatchStatus.UNKNOWN])
     chosen = unknown if batch_nos is None else [n for n in unknown if n in set(batch_nos)]
+    values = {"settle_note": note, "settle_step": None, "settle_rule": rule}
     return [
         n
         for n in chosen
         if _move_batch(
-            session, issue_id, n, BatchStatus.UNKNOWN, status=BatchStatus.ACCEPTED.value, error=note
+            session, issue_id, n, BatchStatus.UNKNOWN, status=BatchStatus.ACCEPTED.value, **values
         )
     ]
