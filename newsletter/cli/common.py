@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
 from typing import Any
 
@@ -61,3 +62,11 @@ def print_json(data: Any) -> None:
         + "\n"
     )
     sys.stdout.flush()
+
+
+def whoami() -> str:
+    """The login name, for "approved by" and "marked by" records."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
