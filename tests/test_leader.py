@@ -8,7 +8,7 @@ import threading
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.scheduling.clock import ManualClock
+from newsletter.schedule_rules.clock import ManualClock
 from newsletter.scheduling.leader import LEASE_TTL, Leader, make_holder_id
 from newsletter.storage.db import transaction
 from newsletter.storage.repositories import scheduling as repo

@@ -110,7 +110,8 @@ def test_retention_deletes_old_raw_events_and_the_results_stay(web: Web) -> None
 
 
 def test_retention_is_a_scheduler_job_with_a_setting() -> None:
-    from newsletter.scheduling import jobs, specs
+    from newsletter.schedule_rules import specs
+    from newsletter.scheduling import jobs
     from newsletter.settings import load_settings
 
     assert specs.PRUNE_EVENTS in specs.BY_ID and specs.PRUNE_EVENTS in specs.ONCE_ORDER

@@ -14,9 +14,10 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Engine, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.scheduling import jobs, specs
+from newsletter.schedule_rules import specs
+from newsletter.schedule_rules.clock import ManualClock
+from newsletter.scheduling import jobs
 from newsletter.scheduling.app import HEARTBEAT_ID, JOBSTORE_TABLE, LOCAL_STORE, build_scheduler
-from newsletter.scheduling.clock import ManualClock
 from newsletter.scheduling.leader import Leader
 from newsletter.scheduling.runner import Runtime
 from newsletter.settings import Settings, load_settings

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.errors import DeliveryError
-from newsletter.scheduling import specs
-from newsletter.scheduling.clock import ManualClock
+from newsletter.schedule_rules import specs
+from newsletter.schedule_rules.clock import ManualClock
 from newsletter.scheduling.leader import Leader
 from newsletter.scheduling.once import run_once
 from newsletter.scheduling.runner import Body, Runtime, run_job
@@ -220,6 +220,7 @@ def test_once_runs_due_jobs_in_order_and_releases_the_lease(
         specs.RESUME: "ok",
         specs.SYNC_SUPPRESSIONS: "ok",
         specs.PRUNE_EVENTS: "ok",
+        specs.PRUNE_RATE_LIMITS: "ok",
     }
     with transaction(sessions) as session:
         assert repo.get_lease(session, "scheduler") is None

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from newsletter.errors import SettingsError
-from newsletter.scheduling.clock import ManualClock, OffsetClock, make_clock, parse_now
-from newsletter.scheduling.specs import BY_ID, SEND
-from newsletter.scheduling.triggers import (
+from newsletter.schedule_rules.clock import ManualClock, OffsetClock, make_clock, parse_now
+from newsletter.schedule_rules.specs import BY_ID, SEND
+from newsletter.schedule_rules.triggers import (
     cron_trigger,
     fire_time_on,
     next_fire_times,

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from newsletter.cli.status_cmd import status
-from newsletter.scheduling.clock import ManualClock
+from newsletter.schedule_rules.clock import ManualClock
 from newsletter.scheduling.leader import Leader
 from newsletter.services import issues
 from newsletter.settings import load_settings
@@ -52,7 +52,14 @@ def test_empty_database(status_engine: Engine) -> None:
     data = status_json()
     assert data["leader"] == {"state": "none", "holder": None}
     jobs = {j["id"]: j for j in data["jobs"]}
-    assert set(jobs) == {"assemble", "send", "resume", "sync_suppressions", "prune_events"}
+    assert set(jobs) == {
+        "assemble",
+        "send",
+        "resume",
+        "sync_suppressions",
+        "prune_events",
+        "prune_rate_limits",
+    }
     next_send = dt.datetime.fromisoformat(jobs["send"]["next_run"]).astimezone(NY)
     assert (next_send.date(), next_send.hour) == (dt.date(2026, 11, 24), 9)
     assert jobs["send"]["schedule"] == "cron '0 9 * * tue' (America/New_York)"

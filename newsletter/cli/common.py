@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import getpass
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from rich.console import Console, ConsoleDimensions
-from sqlalchemy import Engine
 
 from newsletter.settings import Settings, load_settings
-from newsletter.storage.db import check_schema, make_engine
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
 
 PIPE_WIDTH = 100_000
 """Columns assumed when output is not a terminal: tables print full values, never "…"."""
@@ -47,10 +49,16 @@ def settings() -> Settings:
 
 def engine(cfg: Settings, *, check: bool = True) -> Engine:
     """An engine on the configured database; by default refuses a missing or old schema."""
-    eng = make_engine(cfg.database_url)
-    if check:
-        check_schema(eng)
-    return eng
+    from newsletter.services.database import open_engine  # SQLAlchemy: only when needed
+
+    return open_engine(cfg, check=check)
+
+
+def sessions(cfg: Settings) -> sessionmaker[Session]:
+    """A session factory on the configured, checked database, for a service to use."""
+    from newsletter.services.database import open_sessions
+
+    return open_sessions(cfg)
 
 
 def print_json(data: Any) -> None:

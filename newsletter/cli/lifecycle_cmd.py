@@ -13,7 +13,6 @@ from newsletter.cli import common
 from newsletter.cli.apps import db_app, subscribers_app
 from newsletter.services import lifecycle
 from newsletter.storage import backup
-from newsletter.storage.db import is_sqlite, session_factory
 
 
 @subscribers_app.command("forget")
@@ -29,7 +28,7 @@ def forget(
     or sign-up of the same address is refused. This cannot be undone.
     """
     cfg = common.settings()
-    sessions = session_factory(common.engine(cfg))
+    sessions = common.sessions(cfg)
     if not yes:
         if not sys.stdin.isatty():
             common.err_console.print("Refusing to erase without --yes (no terminal to ask on).")
@@ -59,8 +58,10 @@ def backup_(
 
     For PostgreSQL, prints the pg_dump command to run instead.
     """
+    from newsletter.services.database import uses_sqlite
+
     cfg = common.settings()
-    if not is_sqlite(cfg.database_url):
+    if not uses_sqlite(cfg):
         command = backup.pg_dump_command(cfg.database_url, file)
         if as_json:
             common.print_json({"backend": "postgresql", "command": command, "written": False})

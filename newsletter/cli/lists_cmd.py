@@ -10,7 +10,6 @@ from rich.table import Table
 from newsletter.cli import common
 from newsletter.cli.apps import lists_app
 from newsletter.services import audience
-from newsletter.storage.db import session_factory
 
 
 @lists_app.command("create")
@@ -36,7 +35,7 @@ def create(
             "use lower-case letters, digits and hyphens (e.g. back-care)", param_hint="SLUG"
         )
     cfg = common.settings()
-    sessions = session_factory(common.engine(cfg))
+    sessions = common.sessions(cfg)
     created = audience.create_list(
         sessions,
         slug,
@@ -71,7 +70,7 @@ def update(
     if local_time is None and timezone is None:
         raise typer.BadParameter("give --local-time HH:MM|off and/or --timezone ZONE")
     cfg = common.settings()
-    sessions = session_factory(common.engine(cfg))
+    sessions = common.sessions(cfg)
     changes: dict[str, str | None] = {}
     if local_time is not None:
         changes["local_time"] = local_time
@@ -105,7 +104,7 @@ def show(
 ) -> None:
     """Show the lists with their members counted by status."""
     cfg = common.settings()
-    sessions = session_factory(common.engine(cfg))
+    sessions = common.sessions(cfg)
     found = audience.lists_with_counts(sessions)
     if slug is not None:
         found = [c for c in found if c.list.slug == slug]

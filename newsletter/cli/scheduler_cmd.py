@@ -1,14 +1,16 @@
 """``newsletter scheduler [--once] [--now ISO]``: the same as ``python scheduler.py``.
 
-The lead registers :func:`scheduler` on the root app.
+The lead registers :func:`scheduler` on the root app. This command *is* the scheduler
+face started from the CLI, so it hands over to the scheduler's own entry function;
+that import happens only when the command runs (the one face-to-face hand-over, named
+in ``tests/test_layers.py``), never when the CLI loads.
 """
 
 from __future__ import annotations
 
 import typer
 
-from newsletter.scheduling.clock import check_now_option
-from newsletter.scheduling.entry import run
+from newsletter.schedule_rules.clock import check_now_option
 
 
 def _now_option(value: str | None) -> str | None:
@@ -31,6 +33,8 @@ def scheduler(
     ),
 ) -> None:
     """Run the scheduled jobs (assemble, send, resume, sync) until SIGTERM, or once."""
+    from newsletter.scheduling.entry import run
+
     code = run(once=once, now=now)
     if code:
         raise typer.Exit(code)

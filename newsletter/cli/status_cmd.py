@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from newsletter.cli import common
-from newsletter.scheduling.clock import NOW_ENV, make_clock
+from newsletter.schedule_rules.clock import NOW_ENV, make_clock
 from newsletter.services.queue import scheduler_status
 
 

@@ -16,7 +16,6 @@ from newsletter.audience.import_report import ImportSummary
 from newsletter.cli import common
 from newsletter.cli.apps import subscribers_app
 from newsletter.services import audience
-from newsletter.storage.db import session_factory
 from newsletter.storage.models import MembershipStatus
 
 _STATUSES = ", ".join(s.value for s in MembershipStatus)
@@ -46,7 +45,7 @@ def import_(
 ) -> None:
     """Import people into a list (all or nothing; never re-subscribes anyone)."""
     cfg = common.settings()
-    sessions = session_factory(common.engine(cfg))
+    sessions = common.sessions(cfg)
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -111,7 +110,7 @@ def export(
     """Write a list's members as CSV that `subscribers import` reads back."""
     statuses = _statuses(status or [])
     cfg = common.settings()
-    sessions = session_factory(common.engine(cfg))
+    sessions = common.sessions(cfg)
     if output is None:
         count = audience.export_csv(sessions, list_slug, sys.stdout, statuses=statuses)
         sys.stdout.flush()
@@ -154,7 +153,7 @@ def add(
 ) -> None:
     """Add one person to a list (pending until confirmed, unless --confirmed)."""
     cfg = common.settings()
-    sessions = session_factory(common.engine(cfg))
+    sessions = common.sessions(cfg)
     result = audience.add_subscriber(
         sessions,
         list_slug,
@@ -202,7 +201,7 @@ def remove(
 ) -> None:
     """Unsubscribe (the record is kept, so a later import cannot re-add the person)."""
     cfg = common.settings()
-    sessions = session_factory(common.engine(cfg))
+    sessions = common.sessions(cfg)
     result = audience.unsubscribe_email(sessions, email, list_slug, source="cli:remove")
     if as_json:
         common.print_json({"email": result.email, "unsubscribed": result.changed})
@@ -224,7 +223,7 @@ def show(
 ) -> None:
     """Show a subscriber: memberships with status and consent, and any suppression."""
     cfg = common.settings()
-    sessions = session_factory(common.engine(cfg))
+    sessions = common.sessions(cfg)
     view = audience.show_subscriber(sessions, email)
     data = _view_dict(view)
     if as_json:

@@ -8,7 +8,6 @@ from rich.table import Table
 from newsletter.cli import common
 from newsletter.cli.apps import suppressions_app
 from newsletter.services import audience
-from newsletter.storage.db import session_factory
 from newsletter.storage.models import SuppressionReason
 
 _REASONS = ", ".join(r.value for r in SuppressionReason)
@@ -44,7 +43,7 @@ def add(
     why = _reason(reason)
     assert why is not None
     cfg = common.settings()
-    sessions = session_factory(common.engine(cfg))
+    sessions = common.sessions(cfg)
     info, created = audience.add_suppression(sessions, email, why, source=source)
     if as_json:
         common.print_json({**_info_dict(info), "created": created})
@@ -66,7 +65,7 @@ def list_(
 ) -> None:
     """List suppressed addresses, newest first."""
     cfg = common.settings()
-    sessions = session_factory(common.engine(cfg))
+    sessions = common.sessions(cfg)
     found = audience.list_suppressions(sessions, reason=_reason(reason), limit=limit)
     if as_json:
         common.print_json([_info_dict(i) for i in found])
@@ -87,7 +86,7 @@ def remove(
 ) -> None:
     """Lift a suppression (list unsubscribes stay as they are)."""
     cfg = common.settings()
-    sessions = session_factory(common.engine(cfg))
+    sessions = common.sessions(cfg)
     info = audience.remove_suppression(sessions, email)
     if as_json:
         common.print_json({**_info_dict(info), "removed": True})

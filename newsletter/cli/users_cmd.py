@@ -10,7 +10,6 @@ from rich.table import Table
 from newsletter.cli import common
 from newsletter.cli.apps import users_app
 from newsletter.services import users
-from newsletter.storage.db import session_factory
 from newsletter.storage.models import UserRole
 
 _ROLES = "|".join(r.value for r in UserRole)
@@ -42,7 +41,7 @@ def add(
         if not password:
             raise typer.BadParameter("no password on standard input", param_hint="--password-stdin")
     cfg = common.settings()
-    sessions = session_factory(common.engine(cfg))
+    sessions = common.sessions(cfg)
     user = users.add_user(sessions, email, chosen, name=name, password=password)
     link = None if password is not None else users.setup_url(cfg, user)
     if as_json:
@@ -60,7 +59,7 @@ def add(
 def list_(as_json: bool = typer.Option(False, "--json", help="Print a JSON array.")) -> None:
     """Show every console user with their role and last sign-in."""
     cfg = common.settings()
-    found = users.list_users(session_factory(common.engine(cfg)))
+    found = users.list_users(common.sessions(cfg))
     if as_json:
         common.print_json([u.as_dict() for u in found])
         return
@@ -81,7 +80,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print a JSON array
 def disable(email: str = typer.Argument(..., help="Whose account to disable.")) -> None:
     """Disable an account and end its sessions at once (the record stays)."""
     cfg = common.settings()
-    user = users.disable_user(session_factory(common.engine(cfg)), email)
+    user = users.disable_user(common.sessions(cfg), email)
     common.console.print(f"Disabled {user.email}; their sessions have ended.")
 
 
@@ -93,5 +92,5 @@ def set_role(
     """Change what a person may do; they sign in again to pick it up."""
     chosen = _role(role, "ROLE")
     cfg = common.settings()
-    user = users.set_role(session_factory(common.engine(cfg)), email, chosen)
+    user = users.set_role(common.sessions(cfg), email, chosen)
     common.console.print(f"{user.email} is now {user.role}.")

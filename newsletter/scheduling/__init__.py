@@ -1,8 +1,7 @@
-"""The scheduler: APScheduler jobs, the leader lease, the clock and one-shot runs.
+"""The scheduler face (``python scheduler.py``): APScheduler jobs, the leader lease, runs.
 
-``clock``, ``triggers`` and ``leader`` are small infrastructure pieces that the
-services may use too; ``app``, ``jobs``, ``runner`` and ``once`` are the scheduler
-face (``python scheduler.py``), which only calls services.
+It only calls services. What it shares with them (the clock, cron helpers, job ids
+and the lease name) lives below both, in ``newsletter.schedule_rules``.
 """
 
 from __future__ import annotations

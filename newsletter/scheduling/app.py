@@ -35,8 +35,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
 from newsletter.logs import log_event
-from newsletter.scheduling import jobs, metrics_server, specs
-from newsletter.scheduling.clock import Clock
+from newsletter.schedule_rules import specs
+from newsletter.schedule_rules.clock import Clock
+from newsletter.scheduling import jobs, metrics_server
 from newsletter.scheduling.leader import HEARTBEAT_SECONDS, Leader
 from newsletter.scheduling.runner import Runtime
 from newsletter.settings import Settings
@@ -52,6 +53,11 @@ STOP_MARGIN_SECONDS = 5.0
 LOCAL_STORE = "local"
 HEARTBEAT_ID = "heartbeat"
 CATCH_UP_ID = "catch_up"
+
+
+def job_ref(job_id: str) -> str:
+    """The ``module:function`` APScheduler stores for a job (see ``jobs``)."""
+    return f"newsletter.scheduling.jobs:{job_id}"
 
 
 def build_scheduler(
@@ -76,14 +82,14 @@ def build_scheduler(
     )
     for spec in specs.JOBS:
         scheduler.add_job(
-            spec.func_ref,
+            job_ref(spec.id),
             trigger=spec.trigger(settings),
             id=spec.id,
             name=spec.description,
             replace_existing=True,
         )
     scheduler.add_job(
-        "newsletter.scheduling.jobs:heartbeat",
+        job_ref("heartbeat"),
         trigger=IntervalTrigger(seconds=HEARTBEAT_SECONDS, timezone=settings.zone),
         id=HEARTBEAT_ID,
         name="renew or try for the leader lease",
@@ -133,7 +139,7 @@ def serve(settings: Settings, clock: Clock) -> int:
 
     def schedule_catch_up() -> None:
         scheduler.add_job(
-            "newsletter.scheduling.jobs:catch_up",
+            job_ref("catch_up"),
             id=CATCH_UP_ID,
             name="run what came due while nobody led",
             jobstore=LOCAL_STORE,

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from newsletter.errors import NewsletterError
 from newsletter.logs import setup_logging
-from newsletter.scheduling.clock import NOW_ENV, check_now_option, make_clock
+from newsletter.schedule_rules.clock import NOW_ENV, check_now_option, make_clock
 from newsletter.settings import load_settings
 
 log = logging.getLogger("newsletter.scheduler")

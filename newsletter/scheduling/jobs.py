@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from newsletter.errors import SchedulerError
-from newsletter.scheduling import specs
+from newsletter.schedule_rules import specs
 from newsletter.scheduling.runner import Body, Runtime, run_job
-from newsletter.services import lifecycle
+from newsletter.services import housekeeping, lifecycle
 from newsletter.services import schedule as service
 
 _runtime: Runtime | None = None
@@ -59,12 +59,17 @@ def _prune_body(rt: Runtime, fire: dt.datetime | None) -> Mapping[str, Any]:
     return result.to_dict()
 
 
+def _prune_limits_body(rt: Runtime, fire: dt.datetime | None) -> Mapping[str, Any]:
+    return housekeeping.prune_rate_limits(rt.env())
+
+
 DEFAULT_BODIES: dict[str, Body] = {
     specs.ASSEMBLE: _assemble_body,
     specs.SEND: _send_body,
     specs.RESUME: _resume_body,
     specs.SYNC_SUPPRESSIONS: _sync_body,
     specs.PRUNE_EVENTS: _prune_body,
+    specs.PRUNE_RATE_LIMITS: _prune_limits_body,
 }
 
 
@@ -86,6 +91,10 @@ def sync_suppressions() -> None:
 
 def prune_events() -> None:
     run_job(current(), specs.PRUNE_EVENTS)
+
+
+def prune_rate_limits() -> None:
+    run_job(current(), specs.PRUNE_RATE_LIMITS)
 
 
 def heartbeat() -> None:

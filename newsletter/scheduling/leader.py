@@ -20,11 +20,11 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.logs import log_event
-from newsletter.scheduling.clock import Clock
+from newsletter.schedule_rules.clock import Clock
+from newsletter.schedule_rules.specs import LEASE_NAME
 from newsletter.storage.db import transaction
 from newsletter.storage.repositories import scheduling as repo
 
-LEASE_NAME = "scheduler"
 LEASE_TTL = dt.timedelta(seconds=60)
 """How long a silent leader is trusted; a standby takes over at most this long after a crash."""
 HEARTBEAT_SECONDS = 15

@@ -11,8 +11,8 @@ import logging
 from typing import Any
 
 from newsletter.logs import log_event
+from newsletter.schedule_rules.specs import ONCE_ORDER
 from newsletter.scheduling.runner import RunOutcome, Runtime, run_job
-from newsletter.scheduling.specs import ONCE_ORDER
 
 log = logging.getLogger("newsletter.scheduler")
 

@@ -24,10 +24,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.errors import NewsletterError
 from newsletter.logs import job_span, log_event
-from newsletter.scheduling.clock import Clock
+from newsletter.schedule_rules.clock import Clock
+from newsletter.schedule_rules.specs import BY_ID
+from newsletter.schedule_rules.triggers import previous_fire_time
 from newsletter.scheduling.leader import Leader
-from newsletter.scheduling.specs import BY_ID
-from newsletter.scheduling.triggers import previous_fire_time
 from newsletter.services.schedule import JobEnv
 from newsletter.settings import Settings
 from newsletter.storage.db import transaction

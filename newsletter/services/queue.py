@@ -205,8 +205,7 @@ def approval_state(status: IssueStatus, approved_hash: str | None, content_hash:
 
 def scheduler_status(cfg: Settings, engine: Engine, now: dt.datetime) -> dict[str, Any]:
     """Everything ``newsletter status`` shows, as plain data (also its ``--json``)."""
-    from newsletter.scheduling.leader import LEASE_NAME
-    from newsletter.scheduling.specs import JOBS
+    from newsletter.schedule_rules.specs import JOBS, LEASE_NAME
     from newsletter.storage.models import JobRunStatus
     from newsletter.storage.repositories import scheduling as sched_repo
 

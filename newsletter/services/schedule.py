@@ -28,7 +28,7 @@ from newsletter.delivery.suppressions_api import (
 from newsletter.errors import AddressError, ConflictError, NewsletterError
 from newsletter.logs import log_event
 from newsletter.render import RenderedIssue
-from newsletter.scheduling.triggers import next_fire_time
+from newsletter.schedule_rules.triggers import next_fire_time
 from newsletter.services import feeds, issues_send, staging
 from newsletter.services import issues as issues_service
 from newsletter.services.batch_settle import settle_silent

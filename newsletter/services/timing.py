@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
-from newsletter.scheduling.triggers import cron_trigger, fire_time_on, next_fire_time
+from newsletter.schedule_rules.triggers import cron_trigger, fire_time_on, next_fire_time
 from newsletter.settings import Settings
 
 

@@ -1,4 +1,7 @@
-"""The scheduled jobs: ids, when they fire, and what ``--once`` and catch-up run.
+"""The scheduled jobs: ids, when they fire, what ``--once`` and catch-up run, the lease.
+
+Both the scheduler face (which runs the jobs) and the services (``status`` shows
+them) need these facts, so they live here, below both.
 
 The ids are stable on purpose: APScheduler's job store is keyed by them, so
 ``replace_existing=True`` updates a job in place when its schedule changes.
@@ -13,19 +16,24 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from newsletter.scheduling.triggers import cron_trigger, next_fire_time
+from newsletter.schedule_rules.triggers import cron_trigger, next_fire_time
 from newsletter.settings import Settings, env_name
+
+LEASE_NAME = "scheduler"
+"""The row of ``scheduler_leases`` that the scheduler processes compete for."""
 
 ASSEMBLE = "assemble"
 SEND = "send"
 RESUME = "resume"
 SYNC_SUPPRESSIONS = "sync_suppressions"
 PRUNE_EVENTS = "prune_events"
+PRUNE_RATE_LIMITS = "prune_rate_limits"
 
 RESUME_INTERVAL = dt.timedelta(minutes=5)
 """How soon an interrupted send is picked up again (a module constant, not a setting)."""
 SYNC_INTERVAL = dt.timedelta(hours=1)
 PRUNE_INTERVAL = dt.timedelta(hours=1)
+LIMITS_PRUNE_INTERVAL = dt.timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -35,10 +43,6 @@ class JobSpec:
     setting: str | None = None
     """The ``Settings`` field holding the cron expression; None for interval jobs."""
     interval: dt.timedelta | None = None
-
-    @property
-    def func_ref(self) -> str:
-        return f"newsletter.scheduling.jobs:{self.id}"
 
     def cron(self, settings: Settings) -> CronTrigger | None:
         if self.setting is None:
@@ -58,6 +62,8 @@ class JobSpec:
             return f"cron '{getattr(settings, self.setting)}' ({settings.timezone})"
         assert self.interval is not None
         minutes = int(self.interval.total_seconds() // 60)
+        if minutes == 24 * 60:
+            return "daily"
         return f"every {minutes} min"
 
     def next_run(self, settings: Settings, now: dt.datetime) -> dt.datetime | None:
@@ -81,9 +87,14 @@ JOBS: tuple[JobSpec, ...] = (
         "delete processed raw events past NEWSLETTER_EVENT_RETENTION_DAYS",
         interval=PRUNE_INTERVAL,
     ),
+    JobSpec(
+        PRUNE_RATE_LIMITS,
+        "delete rate-limit hits older than the longest limit window",
+        interval=LIMITS_PRUNE_INTERVAL,
+    ),
 )
 BY_ID = {spec.id: spec for spec in JOBS}
-ONCE_ORDER = (ASSEMBLE, SEND, RESUME, SYNC_SUPPRESSIONS, PRUNE_EVENTS)
+ONCE_ORDER = (ASSEMBLE, SEND, RESUME, SYNC_SUPPRESSIONS, PRUNE_EVENTS, PRUNE_RATE_LIMITS)
 """What ``--once`` runs, in order: a draft first, then today's send, then leftovers."""
 CATCH_UP_ORDER = (ASSEMBLE, SEND, RESUME)
 """What a new leader runs at once, in case a fire time passed while nobody led."""

@@ -1,0 +1,30 @@
+"""The faces' way into the database: an engine or a session factory for the settings.
+
+The CLI reaches storage only through services; commands that hand a session factory
+to a service get it here rather than opening one with ``newsletter.storage`` itself.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from newsletter.settings import Settings
+from newsletter.storage.db import check_schema, is_sqlite, make_engine, session_factory
+
+
+def open_engine(cfg: Settings, *, check: bool = True) -> Engine:
+    """An engine on the configured database; by default refuses a missing or old schema."""
+    engine = make_engine(cfg.database_url)
+    if check:
+        check_schema(engine)
+    return engine
+
+
+def open_sessions(cfg: Settings) -> sessionmaker[Session]:
+    """A session factory on the configured, checked database."""
+    return session_factory(open_engine(cfg))
+
+
+def uses_sqlite(cfg: Settings) -> bool:
+    return is_sqlite(cfg.database_url)
