@@ -9,6 +9,7 @@ errors into a ``SettingsError`` that names the variable, because a person reads
 from __future__ import annotations
 
 import datetime as dt
+import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -114,6 +115,14 @@ class Settings(BaseSettings):
     send_schedule: str = "0 9 * * tue"
     assemble_schedule: str = "0 10 * * thu"
     misfire_grace_time: int = Field(default=6 * 3600, ge=1)
+    # The name this machine goes by in the leader lease and the issues' send leases; two
+    # schedulers on different machines (or containers) must not share one.
+    host_name: str = Field(
+        default_factory=socket.gethostname, min_length=1, max_length=100, pattern=r"^[^:\s]+$"
+    )
+    # Seconds a silent scheduler leader, or a silent sender of an issue, is trusted before
+    # another process on another host takes over (a quarter of it: the heartbeat).
+    lease_seconds: int = Field(default=60, ge=4, le=600)
     require_approval: bool = True
     review_emails: Annotated[list[str], NoDecode] = Field(default_factory=list)
     feeds: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -49,10 +49,22 @@ class FakeBodies:
         return sum(1 for j, _ in self.calls if j == job_id)
 
 
+LONG_AGO = SEND_AT - dt.timedelta(days=30)
+"""When the scheduler of most tests first ran: it has been running for weeks."""
+
+
 def _runtime(
-    sessions: sessionmaker[Session], clock: ManualClock, bodies: FakeBodies, holder: str = "a:1:x"
+    sessions: sessionmaker[Session],
+    clock: ManualClock,
+    bodies: FakeBodies,
+    holder: str = "a:1:x",
+    *,
+    first_started: dt.datetime | None = LONG_AGO,
 ) -> Runtime:
     settings = load_settings()
+    if first_started is not None:
+        with transaction(sessions) as session:
+            repo.first_start(session, first_started)
     return Runtime(
         settings, sessions, clock, Leader(sessions, clock, holder=holder), bodies.mapping()
     )

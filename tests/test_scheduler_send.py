@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.services import audience, issues
 from newsletter.services.queue import reschedule_issue
+from newsletter.services.resume import resume_sends
 from newsletter.services.schedule import (
     AUTOPILOT,
     JobEnv,
     assemble_upcoming,
-    resume_sends,
     send_due,
 )
 from newsletter.settings import load_settings

@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from newsletter.cli import common
@@ -47,19 +48,27 @@ def _print(data: dict[str, Any], zone: Any) -> None:
             f"Leader: [bold red]none[/] - the last one, {leader['holder']}, stopped renewing "
             f"{leader['heartbeat_age_s']} s ago (is the scheduler running?)"
         )
+    elif leader["state"] == "stopped":
+        out.print(
+            f"Leader: [bold red]none[/] - no scheduler holds the lease now; the last one, "
+            f"{escape(str(leader['holder']))}, stopped cleanly or ran --once (its last job, "
+            f"{leader['last_run_job']}, started {_local(leader['last_run_at'], zone)})"
+        )
     else:
-        out.print("Leader: [bold red]none[/] - no scheduler has run yet (or it stopped cleanly)")
+        out.print("Leader: [bold red]none[/] - no scheduler has run on this database yet")
 
     jobs = Table(title="Jobs", title_justify="left")
     for column in ("job", "schedule", "next run", "last run"):
         jobs.add_column(column)
     for job in data["jobs"]:
         last = f"{job['last_status']} {_local(job['last_started_at'], zone)}"
+        if job["last_status"] == "failed" and job.get("last_detail"):
+            last += f": {job['last_detail']}"
         jobs.add_row(
             job["id"],
-            job["schedule"],
+            escape(job["schedule"]),
             _local(job["next_run"], zone),
-            last if job["last_status"] else "-",
+            escape(last) if job["last_status"] else "-",
         )
     out.print(jobs)
 
@@ -87,6 +96,24 @@ def _print(data: dict[str, Any], zone: Any) -> None:
             for s in data["recent_sends"]
         ],
         "nothing sent yet",
+    )
+    _section(
+        "FAILED sends (some recipients not sent; nobody gets the issue twice on a resume)",
+        ["issue", "list", "date", "failed", "retrying", "resume by hand"],
+        [
+            [
+                f["id"],
+                f["list"],
+                f["date"],
+                f["failed"],
+                f"until {_local(f['window_closes'], zone)}"
+                if f["retrying"]
+                else "no: window closed",
+                f["command"],
+            ]
+            for f in data["failed_sends"]
+        ],
+        "none",
     )
     _section(
         "Unknown batches (staged ones settle themselves; see docs/operations.md)",
@@ -138,5 +165,5 @@ def _section(title: str, columns: list[str], rows: list[list[Any]], empty: str) 
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*(str(v) for v in row))
+        table.add_row(*(escape(str(v)) for v in row))
     common.console.print(table)

@@ -97,17 +97,24 @@ class Outcome:
     status_code: int | None = None
 
 
-def new_lease_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+def new_lease_owner(host: str | None = None) -> str:
+    """``host:pid:random``; ``host`` is ``NEWSLETTER_HOST_NAME`` (default: the host name)."""
+    return f"{host or socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def lease_is_live(owner: str | None, until: dt.datetime | None, now: dt.datetime) -> bool:
-    """Whether another sender may still be working under this lease."""
+def lease_is_live(
+    owner: str | None, until: dt.datetime | None, now: dt.datetime, *, host: str | None = None
+) -> bool:
+    """Whether another sender may still be working under this lease.
+
+    On this host (``host``, default the host name) a dead holder's process is seen at
+    once; a holder on another host is trusted until its lease expires.
+    """
     if owner is None or until is None or until <= now:
         return False
-    host, _, rest = owner.partition(":")
+    holder_host, _, rest = owner.partition(":")
     pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
+    if holder_host != (host or socket.gethostname()) or not pid_text.isdigit():
         return True
     pid = int(pid_text)
     if pid == os.getpid():
@@ -146,10 +153,12 @@ class Ledger:
         owner: str | None = None,
         lease_seconds: float = LEASE_SECONDS,
         clock: Callable[[], dt.datetime] = utcnow,
+        host: str | None = None,
     ) -> None:
         self.factory = factory
         self.issue_id = issue_id
-        self.owner = owner or new_lease_owner()
+        self.host = host
+        self.owner = owner or new_lease_owner(host)
         self._lease = dt.timedelta(seconds=lease_seconds)
         self._clock = clock
         self._renewed_at = clock()
@@ -193,7 +202,7 @@ class Ledger:
             verify_approval(issue)
             if status == IssueStatus.APPROVED:
                 extra["send_started_at"] = now
-            elif lease_is_live(issue.lease_owner, issue.lease_until, now):
+            elif lease_is_live(issue.lease_owner, issue.lease_until, now, host=self.host):
                 raise ConflictError(
                     f"issue {issue.id} is being sent by {issue.lease_owner} "
                     f"(lease until {issue.lease_until:%Y-%m-%d %H:%M:%S} UTC)"

@@ -31,18 +31,19 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
 from newsletter.logs import log_event
 from newsletter.schedule_rules import specs
-from newsletter.schedule_rules.clock import Clock
+from newsletter.schedule_rules.clock import Clock, SystemClock
 from newsletter.scheduling import jobs, metrics_server
-from newsletter.scheduling.leader import HEARTBEAT_SECONDS, Leader
+from newsletter.scheduling.history import DatabaseHistory, MemoryHistory
+from newsletter.scheduling.leader import Leader, heartbeat_seconds, make_holder_id
 from newsletter.scheduling.runner import Runtime
 from newsletter.settings import Settings
-from newsletter.storage.db import check_schema, make_engine, session_factory, transaction
-from newsletter.storage.repositories import scheduling as repo
+from newsletter.storage.db import check_schema, make_engine, session_factory
 
 log = logging.getLogger("newsletter.scheduler")
 
@@ -53,6 +54,7 @@ STOP_MARGIN_SECONDS = 5.0
 LOCAL_STORE = "local"
 HEARTBEAT_ID = "heartbeat"
 CATCH_UP_ID = "catch_up"
+RESUME_RETRY_ID = "resume_retry"
 
 
 def job_ref(job_id: str) -> str:
@@ -90,7 +92,7 @@ def build_scheduler(
         )
     scheduler.add_job(
         job_ref("heartbeat"),
-        trigger=IntervalTrigger(seconds=HEARTBEAT_SECONDS, timezone=settings.zone),
+        trigger=IntervalTrigger(seconds=heartbeat_seconds(settings), timezone=settings.zone),
         id=HEARTBEAT_ID,
         name="renew or try for the leader lease",
         jobstore=LOCAL_STORE,
@@ -109,9 +111,7 @@ def record_misfire(event: JobExecutionEvent) -> None:
     fire: dt.datetime = event.scheduled_run_time
     now = rt.clock.now()
     detail = "missed: the scheduler fired beyond NEWSLETTER_MISFIRE_GRACE_TIME; not run late"
-    with transaction(rt.sessions) as session:
-        recorded = repo.record_missed(session, event.job_id, fire, now, detail)
-    if recorded:
+    if rt.runs.record_missed(event.job_id, fire, now, detail):
         log_event(
             log,
             "job.missed",
@@ -122,20 +122,64 @@ def record_misfire(event: JobExecutionEvent) -> None:
         )
 
 
-def make_runtime(settings: Settings, clock: Clock) -> tuple[Runtime, Engine]:
-    """The runtime on the configured database; refuses a missing or old schema."""
+def make_runtime(
+    settings: Settings, clock: Clock, *, simulated: bool = False
+) -> tuple[Runtime, Engine]:
+    """The runtime on the configured database; refuses a missing or old schema.
+
+    The leader lease always runs on the real clock under ``NEWSLETTER_HOST_NAME``: it is
+    about which process is alive now, so a ``--now`` run can neither hold the lease into
+    the future nor take it from a real leader for longer than it really runs. A
+    ``simulated`` run keeps its run history in memory, out of ``status``.
+    """
     engine = make_engine(settings.database_url)
     check_schema(engine)
     sessions = session_factory(engine)
-    leader = Leader(sessions, clock)
-    return Runtime(settings, sessions, clock, leader, jobs.DEFAULT_BODIES), engine
+    leader = Leader(
+        sessions,
+        SystemClock(),
+        holder=make_holder_id(settings.host_name),
+        ttl=dt.timedelta(seconds=settings.lease_seconds),
+    )
+    history = MemoryHistory() if simulated else DatabaseHistory(sessions)
+    rt = Runtime(settings, sessions, clock, leader, jobs.DEFAULT_BODIES, history=history)
+    return rt, engine
 
 
-def serve(settings: Settings, clock: Clock) -> int:
+def resume_retrier(scheduler: BaseScheduler, rt: Runtime) -> Callable[[dt.datetime], None]:
+    """What a job calls to have the resume job run once more at a time (``resume_at``).
+
+    One pending retry at most, the earliest asked for: it asks again if need be.
+    """
+    zone = rt.settings.zone
+
+    def schedule_resume(at: dt.datetime) -> None:
+        # ``at`` is on the runtime's clock (maybe simulated); APScheduler runs on real time.
+        delay = max((at - rt.clock.now()).total_seconds(), 0.0)
+        run_date = dt.datetime.now(zone) + dt.timedelta(seconds=delay)
+        pending = scheduler.get_job(RESUME_RETRY_ID, jobstore=LOCAL_STORE)
+        if pending is not None and pending.next_run_time <= run_date:
+            return
+        scheduler.add_job(
+            job_ref(specs.RESUME),
+            trigger=DateTrigger(run_date=run_date, timezone=zone),
+            id=RESUME_RETRY_ID,
+            name="resume again: a send lease expires or a failed issue's backoff ends",
+            jobstore=LOCAL_STORE,
+            replace_existing=True,
+        )
+        log_event(log, "resume.scheduled", f"resume again in {delay:.0f} s", delay_s=round(delay))
+
+    return schedule_resume
+
+
+def serve(settings: Settings, clock: Clock, *, simulated: bool = False) -> int:
     """Run until SIGTERM/SIGINT; returns the process exit code."""
-    rt, engine = make_runtime(settings, clock)
+    rt, engine = make_runtime(settings, clock, simulated=simulated)
     jobs.install(rt)
     scheduler = build_scheduler(settings, make_engine(settings.database_url))
+
+    rt.schedule_retry = resume_retrier(scheduler, rt)
 
     def schedule_catch_up() -> None:
         scheduler.add_job(

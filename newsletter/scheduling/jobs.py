@@ -15,6 +15,7 @@ from newsletter.errors import SchedulerError
 from newsletter.schedule_rules import specs
 from newsletter.scheduling.runner import Body, Runtime, run_job
 from newsletter.services import housekeeping, lifecycle
+from newsletter.services import resume as resume_service
 from newsletter.services import schedule as service
 
 _runtime: Runtime | None = None
@@ -41,7 +42,7 @@ def _send_body(rt: Runtime, fire: dt.datetime | None) -> Mapping[str, Any]:
 
 
 def _resume_body(rt: Runtime, fire: dt.datetime | None) -> Mapping[str, Any]:
-    return service.resume_sends(rt.env())
+    return resume_service.resume_sends(rt.env())
 
 
 def _sync_body(rt: Runtime, fire: dt.datetime | None) -> Mapping[str, Any]:

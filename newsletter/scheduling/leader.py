@@ -22,19 +22,25 @@ from sqlalchemy.orm import Session, sessionmaker
 from newsletter.logs import log_event
 from newsletter.schedule_rules.clock import Clock
 from newsletter.schedule_rules.specs import LEASE_NAME
+from newsletter.settings import Settings
 from newsletter.storage.db import transaction
 from newsletter.storage.repositories import scheduling as repo
 
 LEASE_TTL = dt.timedelta(seconds=60)
-"""How long a silent leader is trusted; a standby takes over at most this long after a crash."""
-HEARTBEAT_SECONDS = 15
-"""How often every process renews or tries for the lease (a quarter of the TTL)."""
+"""How long a silent leader is trusted by default (``NEWSLETTER_LEASE_SECONDS``); a standby
+takes over at most this long (plus a heartbeat) after a crash."""
 
 log = logging.getLogger("newsletter.scheduler.leader")
 
 
-def make_holder_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+def make_holder_id(host: str | None = None) -> str:
+    """``host:pid:random``; ``host`` is ``NEWSLETTER_HOST_NAME`` (default: the host name)."""
+    return f"{host or socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def heartbeat_seconds(settings: Settings) -> float:
+    """A quarter of ``NEWSLETTER_LEASE_SECONDS``: a missed beat or two never loses the lease."""
+    return settings.lease_seconds / 4
 
 
 class Leader:

@@ -6,7 +6,11 @@ goes through :func:`run_job`, so the rules hold everywhere:
 - only the leader runs a body (a standby logs and returns);
 - a cron job runs at most once per fire time (a finished run is never repeated);
 - a fire time missed by more than ``NEWSLETTER_MISFIRE_GRACE_TIME`` is recorded as a
-  missed run and not run at all: nothing goes out days late;
+  missed run and not run at all: nothing goes out days late; one from before a
+  scheduler first ran on this database was never missed, and is not reported;
+- the record goes to the run history: the database, or memory under ``--now``;
+- a body that returns ``resume_at`` (a time) asks for one more resume run then
+  (the app schedules it; ``--once`` has no later, and leaves it to the next run);
 - start and end are logged as one structured line each, with counts and duration.
 """
 
@@ -27,12 +31,12 @@ from newsletter.logs import job_span, log_event
 from newsletter.schedule_rules.clock import Clock
 from newsletter.schedule_rules.specs import BY_ID
 from newsletter.schedule_rules.triggers import previous_fire_time
+from newsletter.scheduling.history import DatabaseHistory, RunEnd, RunHistory
 from newsletter.scheduling.leader import Leader
 from newsletter.services.schedule import JobEnv
+from newsletter.services.send_retry import RetryBackoff
 from newsletter.settings import Settings
-from newsletter.storage.db import transaction
 from newsletter.storage.models import JobRunStatus
-from newsletter.storage.repositories import scheduling as repo
 
 log = logging.getLogger("newsletter.scheduler")
 
@@ -76,6 +80,21 @@ class Runtime:
     active: _Active = field(default_factory=_Active)
     on_leadership: Callable[[], None] | None = None
     """Called when this process becomes the leader (the app schedules a catch-up)."""
+    history: RunHistory | None = None
+    """Where runs are recorded; the database unless given (memory for ``--now``)."""
+    backoff: RetryBackoff = field(default_factory=RetryBackoff)
+    """When each failed issue may be retried next, across this process's runs."""
+    schedule_retry: Callable[[dt.datetime], None] | None = None
+    """Asks for one more run of the resume job at a time of this runtime's clock."""
+
+    def __post_init__(self) -> None:
+        if self.history is None:
+            self.history = DatabaseHistory(self.sessions)
+
+    @property
+    def runs(self) -> RunHistory:
+        assert self.history is not None
+        return self.history
 
     def env(self) -> JobEnv:
         return JobEnv(
@@ -83,6 +102,7 @@ class Runtime:
             sessions=self.sessions,
             now=self.clock.now,
             should_stop=self.stop.is_set,
+            backoff=self.backoff,
         )
 
 
@@ -124,15 +144,24 @@ def run_job(rt: Runtime, job_id: str) -> RunOutcome:
 def _gate(rt: Runtime, job_id: str, fire: dt.datetime, now: dt.datetime) -> RunOutcome | None:
     """Why a cron job must not run for ``fire`` (already handled, or too late), or None."""
     grace = dt.timedelta(seconds=rt.settings.misfire_grace_time)
-    with transaction(rt.sessions) as session:
-        if repo.has_finished_run(session, job_id, fire):
-            return RunOutcome(job_id, "done", fire)
-        if now - fire <= grace:
-            return None
-        late = now - fire
-        detail = f"missed by {_human(late)} (grace {_human(grace)}); not run late"
-        recorded = repo.record_missed(session, job_id, fire, now, detail)
-    if recorded:
+    if rt.runs.has_finished(job_id, fire):
+        return RunOutcome(job_id, "done", fire)
+    if now - fire <= grace:
+        return None
+    late = now - fire
+    if fire < rt.runs.first_start(now):
+        # Nobody was meant to run it: the scheduler did not exist yet.
+        log_event(
+            log,
+            "job.before_first_start",
+            f"{job_id} run of {fire.isoformat()} came before the scheduler first ran; "
+            "not a missed run",
+            job=job_id,
+            scheduled_for=fire,
+        )
+        return RunOutcome(job_id, "not-due", fire)
+    detail = f"missed by {_human(late)} (grace {_human(grace)}); not run late"
+    if rt.runs.record_missed(job_id, fire, now, detail):
         log_event(
             log,
             "job.missed",
@@ -151,8 +180,7 @@ def _execute(
     body = rt.bodies[job_id]
     run_id: int | None = None
     if record_always:
-        with transaction(rt.sessions) as session:
-            run_id = repo.start_run(session, job_id, fire, rt.leader.holder, now)
+        run_id = rt.runs.start(job_id, fire, rt.leader.holder, now)
     result: dict[str, Any] = {}
     try:
         with job_span(log, job_id, run_id=run_id, scheduled_for=fire) as counts:
@@ -186,6 +214,9 @@ def _execute(
     status = str(result.pop("status", "ok"))
     recorded = _RECORDED.get(status, JobRunStatus.FAILED)
     detail = str(result.pop("detail", ""))
+    resume_at = result.pop("resume_at", None)
+    if isinstance(resume_at, dt.datetime) and rt.schedule_retry is not None:
+        rt.schedule_retry(resume_at)
     # Interval jobs leave a row only when they did something, or the table would fill
     # with a row every five minutes saying nothing happened.
     if record_always or any(isinstance(v, int) and v for v in result.values()):
@@ -207,10 +238,9 @@ def _finish(
 ) -> int:
     now = rt.clock.now()
     plain = {k: v for k, v in counts.items() if isinstance(v, int | float | str | bool)}
-    with transaction(rt.sessions) as session:
-        if run_id is None:
-            run_id = repo.start_run(session, job_id, fire, rt.leader.holder, now)
-        repo.finish_run(session, run_id, status, now, counts=plain, detail=detail)
+    if run_id is None:
+        run_id = rt.runs.start(job_id, fire, rt.leader.holder, now)
+    rt.runs.finish(run_id, RunEnd(status, now, plain, detail))
     return run_id
 
 

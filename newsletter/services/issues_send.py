@@ -191,7 +191,7 @@ def send_issue(
     started = time.monotonic()
     chosen = sender or make_sender(cfg)
     factory = session_factory(engine)
-    ledger = Ledger(factory, issue_id)
+    ledger = Ledger(factory, issue_id, lease_seconds=cfg.lease_seconds, host=cfg.host_name)
     issue = ledger.begin(resend_unknown=resend_unknown, settle_staged=cfg.stage_sends)
     finished = False
     groups: list[StageGroup] = []

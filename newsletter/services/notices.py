@@ -1,4 +1,5 @@
-"""Emails to the reviewers (``NEWSLETTER_REVIEW_EMAILS``): review, failure and NOT SENT.
+"""Emails to the reviewers (``NEWSLETTER_REVIEW_EMAILS``): review, failure, NOT SENT and
+failed sends.
 
 Each notice says what happened in its subject and heading, names every issue by id,
 and gives the exact command to run next, so the person reading it on a phone knows
@@ -21,6 +22,7 @@ from newsletter.logs import log_event
 from newsletter.render import RenderContext, render_email
 from newsletter.render.model import substitutions
 from newsletter.services import timing
+from newsletter.services.send_retry import FailedSend
 from newsletter.settings import Settings
 
 log = logging.getLogger("newsletter.scheduler.queue")
@@ -136,6 +138,47 @@ def notify_blocked(cfg: Settings, day: dt.date, blocked: Sequence[Blocked]) -> i
         "note": "Sent by the newsletter scheduler's send job.",
     }
     return _send_notice(cfg, f"NOT SENT: newsletter for {day.isoformat()}{named}", values, ())
+
+
+def notify_failed_sends(cfg: Settings, failures: Sequence[FailedSend]) -> int:
+    """Say that issues ended with failed batches: ids, who is unsent, the exact command.
+
+    Titled as a failure, not as a review: nothing here needs approving, something needs
+    watching or doing.
+    """
+    if not failures:
+        return 0
+    ids = ", ".join(f"issue {f.issue_id}" for f in failures)
+    unsent = sum(f.recipients for f in failures)
+    given_up = all(f.next_try is None for f in failures)
+    log_event(
+        log,
+        "send.failed_batches",
+        "; ".join(f.describe(cfg.zone) for f in failures),
+        level=logging.ERROR,
+        issues=ids,
+        recipients=unsent,
+    )
+    if given_up:
+        intro = (
+            "The send window has closed and the scheduler has stopped retrying. These people "
+            "have not been sent the issue; resume by hand with the command below (people "
+            "already sent are skipped, nobody gets it twice)."
+        )
+    else:
+        intro = (
+            "Some batches were refused after their retries. The scheduler retries them with "
+            "a growing pause until the send window closes; you can also resume at once with "
+            "the command below (people already sent are skipped, nobody gets it twice)."
+        )
+    values = {
+        "heading": f"Failed: {ids} not sent to {unsent} recipient(s)",
+        "intro": intro,
+        "problems": [f.describe(cfg.zone) for f in failures],
+        "note": "Sent by the newsletter scheduler.",
+    }
+    subject = f"FAILED: newsletter {ids}: {unsent} recipient(s) not sent"
+    return _send_notice(cfg, subject, values, ())
 
 
 def _action(cfg: Settings, issue: IssueSummary, now: dt.datetime) -> str:

@@ -27,6 +27,7 @@ from newsletter.errors import (
 from newsletter.services import timing
 from newsletter.services.issues import IssueView, build_issue, view_of
 from newsletter.services.review import render_picks
+from newsletter.services.send_retry import window_closes
 from newsletter.settings import Settings
 from newsletter.storage.db import session_factory, transaction
 from newsletter.storage.models import IssueStatus
@@ -213,6 +214,7 @@ def scheduler_status(cfg: Settings, engine: Engine, now: dt.datetime) -> dict[st
     factory = session_factory(engine)
     with transaction(factory) as session:
         lease = sched_repo.get_lease(session, LEASE_NAME)
+        last_run = sched_repo.last_holder_run(session)
         jobs = []
         for spec in JOBS:
             last = sched_repo.last_run(session, spec.id)
@@ -223,6 +225,7 @@ def scheduler_status(cfg: Settings, engine: Engine, now: dt.datetime) -> dict[st
                     "next_run": _iso(spec.next_run(cfg, now)),
                     "last_status": str(last.status) if last else None,
                     "last_started_at": _iso(last.started_at) if last else None,
+                    "last_detail": last.detail if last and last.detail else None,
                 }
             )
         upcoming = [
@@ -255,6 +258,7 @@ def scheduler_status(cfg: Settings, engine: Engine, now: dt.datetime) -> dict[st
             }
             for i, slug in sends
         ]
+        failed_sends = [_failed_send(cfg, s, now) for s in recent if s["status"] == "failed"]
         unknown = [
             dataclasses.asdict(b) | {"issue_date": b.issue_date.isoformat()}
             for b in queue_repo.unknown_batches(session)
@@ -284,10 +288,11 @@ def scheduler_status(cfg: Settings, engine: Engine, now: dt.datetime) -> dict[st
     return {
         "now": now.isoformat(),
         "timezone": cfg.timezone,
-        "leader": _leader(lease, now),
+        "leader": _leader(lease, now, last_run),
         "jobs": jobs,
         "upcoming": upcoming,
         "recent_sends": recent,
+        "failed_sends": failed_sends,
         "unknown_batches": unknown,
         "missed_runs": missed,
         "failed_events": failed_events,
@@ -296,9 +301,31 @@ def scheduler_status(cfg: Settings, engine: Engine, now: dt.datetime) -> dict[st
     }
 
 
-def _leader(lease: Any, now: dt.datetime) -> dict[str, Any]:
+def _failed_send(cfg: Settings, send: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """A send that ended with failed batches: a failure, whatever its jobs reported."""
+    closes = window_closes(cfg, dt.date.fromisoformat(send["date"]))
+    return {
+        "id": send["id"],
+        "list": send["list"],
+        "date": send["date"],
+        "failed": send["failed"],
+        "window_closes": closes.isoformat(),
+        "retrying": now < closes,
+        "command": f"newsletter issue send {send['id']}",
+    }
+
+
+def _leader(lease: Any, now: dt.datetime, last_run: Any) -> dict[str, Any]:
     if lease is None:
-        return {"state": "none", "holder": None}
+        if last_run is None:
+            return {"state": "none", "holder": None}
+        # Released on a clean stop (or after --once): schedulers have run, none leads now.
+        return {
+            "state": "stopped",
+            "holder": last_run.holder,
+            "last_run_job": last_run.job_id,
+            "last_run_at": last_run.started_at.isoformat(),
+        }
     alive = lease.expires_at > now
     return {
         "state": "leading" if alive else "expired",

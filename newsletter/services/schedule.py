@@ -1,4 +1,4 @@
-"""The scheduler's use cases: assemble the next issues, send today's, resume, sync.
+"""The scheduler's use cases: assemble the next issues, send today's, sync (resume: ``resume``).
 
 Each function is idempotent: running it twice for the same moment changes nothing
 the second time, which is what lets ``--once``, a restart's catch-up and APScheduler's
@@ -29,16 +29,18 @@ from newsletter.errors import AddressError, ConflictError, NewsletterError
 from newsletter.logs import log_event
 from newsletter.render import RenderedIssue
 from newsletter.schedule_rules.triggers import next_fire_time
-from newsletter.services import feeds, issues_send, staging
+from newsletter.services import feeds, issues_send
 from newsletter.services import issues as issues_service
-from newsletter.services.batch_settle import settle_silent
+from newsletter.services.issues_send import SendReport
 from newsletter.services.notices import (
     Blocked,
     FreshArticle,
     IssueSummary,
     notify_blocked,
+    notify_failed_sends,
     notify_review,
 )
+from newsletter.services.send_retry import FailedSend, RetryBackoff, failure_of
 from newsletter.services.timing import due_time, send_trigger
 from newsletter.settings import Settings
 from newsletter.storage.db import transaction
@@ -72,6 +74,8 @@ class JobEnv:
     sessions: sessionmaker[Session]
     now: Callable[[], dt.datetime]
     should_stop: Callable[[], bool] = field(default=lambda: False)
+    backoff: RetryBackoff = field(default_factory=RetryBackoff)
+    """When each failed issue may be retried next (the scheduler keeps one per process)."""
 
     @property
     def engine(self) -> Engine:
@@ -164,11 +168,17 @@ def _import_feeds(env: JobEnv, problems: list[str]) -> list[FreshArticle]:
 
 
 def send_due(env: JobEnv, fire: dt.datetime | None) -> dict[str, Any]:
-    """Send each list's approved issue for the fire time's date (the approval gate)."""
+    """Send each list's approved issue for the fire time's date (the approval gate).
+
+    An issue that ends with failed batches makes the run a failure, names the issue
+    in its detail and in a failure notice, and asks for a resume retry (``resume_at``).
+    """
     day = env.local_date(fire)
     counts: dict[str, Any] = {"sent": 0, "accepted": 0, "blocked": 0, "failed": 0, "stale": 0}
     blocked: list[Blocked] = []
     problems: list[str] = []
+    failures: list[FailedSend] = []
+    still_failed: list[int] = []
     with transaction(env.sessions) as session:
         slugs = [m.slug for m in lists_repo.all_lists(session)]
         live = {slug: issue.id for issue, slug in queue_repo.issues_on(session, day)}
@@ -176,7 +186,9 @@ def send_due(env: JobEnv, fire: dt.datetime | None) -> dict[str, Any]:
         if env.should_stop():
             break
         try:
-            issue_id = _ready_issue(env, slug, day, live.get(slug), blocked)
+            issue_id = _ready_issue(
+                env, slug, day, live.get(slug), blocked=blocked, still_failed=still_failed
+            )
             if issue_id is None:
                 continue
             if is_stale(env, day):
@@ -193,23 +205,64 @@ def send_due(env: JobEnv, fire: dt.datetime | None) -> dict[str, Any]:
             continue
         counts["sent"] += 1
         counts["accepted"] += report.counts.recipients_in(BatchStatus.ACCEPTED)
-        if not report.ok:
+        failure = send_failure(env, report, day)
+        if failure is not None:
+            failures.append(failure)
+            problems.append(failure.describe(env.settings.zone))
+        elif not report.ok:
             problems.append(f"{slug}: issue {issue_id} ended {report.status}")
     counts["blocked"] = len(blocked)
     if blocked:
         notify_blocked(env.settings, day, blocked)
-    if counts["failed"] or counts["stale"]:
+    notify_failed_sends(env.settings, failures)
+    problems += [
+        f"issue {i} still has failed batches; the resume job retries it (`newsletter issue "
+        f"send {i}` resumes it now)"
+        for i in still_failed
+    ]
+    counts["failed_issues"] = len(failures)
+    if counts["failed"] or counts["stale"] or failures:
         counts["status"] = "failed"
-    elif blocked and not counts["sent"]:
+    elif (blocked or still_failed) and not counts["sent"]:
+        # An issue that failed in an earlier run of this fire time: that run is the
+        # failure on record, and the resume job owns the retries.
         counts["status"] = "skipped"
+    retries = [f.next_try for f in failures if f.next_try is not None]
+    if retries:
+        counts["resume_at"] = min(retries)
     counts["detail"] = "; ".join([str(b) for b in blocked] + problems)
     return counts
 
 
+def send_failure(env: JobEnv, report: SendReport, day: dt.date) -> FailedSend | None:
+    """The failure a send left (failed batches), counted in the backoff; None if none."""
+    return failure_of(
+        env.settings,
+        env.backoff,
+        issue_id=report.issue_id,
+        list_slug=report.list_slug,
+        issue_date=day,
+        status=report.status,
+        counts=report.counts,
+        now=env.now(),
+    )
+
+
 def _ready_issue(
-    env: JobEnv, slug: str, day: dt.date, issue_id: int | None, blocked: list[Blocked]
+    env: JobEnv,
+    slug: str,
+    /,
+    day: dt.date,
+    issue_id: int | None,
+    *,
+    blocked: list[Blocked],
+    still_failed: list[int],
 ) -> int | None:
-    """The id of this list's approved issue for ``day``, approving it on autopilot."""
+    """The id of this list's approved issue for ``day``, approving it on autopilot.
+
+    An issue that already ended ``failed`` goes into ``still_failed``: not sent again
+    here (the resume job retries it), but not a success either.
+    """
     autopilot = not env.settings.require_approval
     if issue_id is None:
         if not autopilot:
@@ -222,7 +275,10 @@ def _ready_issue(
         # Recomputed from what is stored, so an edit that forgot to update the hash counts too.
         current = RenderedIssue(issue.subject, issue.preheader, issue.html, issue.text).content_hash
         current_ok = current == issue.content_hash
-    if status in (IssueStatus.SENDING, IssueStatus.SENT, IssueStatus.FAILED):
+    if status == IssueStatus.FAILED:
+        still_failed.append(issue_id)
+        return None
+    if status in (IssueStatus.SENDING, IssueStatus.SENT):
         return None  # already under way or done: resume finishes it, nothing is sent twice
     if status == IssueStatus.DRAFT:
         if not autopilot:
@@ -235,70 +291,6 @@ def _ready_issue(
         blocked.append(Blocked(slug, issue_id, reason))
         return None
     return issue_id
-
-
-# -- resume -----------------------------------------------------------------------------
-
-
-STAGE_WINDOW = dt.timedelta(minutes=10)
-"""Stage an approved issue once its delivery time, less the lead, is this close."""
-
-
-def stage_ahead(env: JobEnv) -> list[tuple[int, str, dt.date]]:
-    """Approved issues whose delivery time, less the stage lead, has come (or nearly).
-
-    The resume job runs every few minutes, so staging starts at the delivery time minus
-    ``NEWSLETTER_STAGE_LEAD_MINUTES`` and SendGrid delivers on time; the send job at the
-    delivery time then finds them under way and leaves them alone.
-    """
-    cfg = env.settings
-    if not cfg.stage_sends:
-        return []
-    now = env.now()
-    ready: list[tuple[int, str, dt.date]] = []
-    with transaction(env.sessions) as session:
-        for issue, slug in queue_repo.in_status(session, [IssueStatus.APPROVED]):
-            mailing_list = lists_repo.get(session, issue.list_id)
-            start = staging.delivery_time(cfg, session, issue, mailing_list) - staging.lead(cfg)
-            if start - STAGE_WINDOW <= now and not is_stale(env, issue.issue_date):
-                ready.append((issue.id, slug, issue.issue_date))
-    return ready
-
-
-def resume_sends(env: JobEnv) -> dict[str, Any]:
-    """Finish sends left in ``sending`` by a stop or a crash (the ledger skips the done),
-    settle staged batches whose outcome is unknown, and stage what is nearly due."""
-    counts: dict[str, Any] = {"resumed": 0, "accepted": 0, "busy": 0, "stale": 0}
-    # Staged unknown batches the webhook shows were never received: sending again below.
-    settle_silent(env.settings, env.engine, now=env.now())
-    with transaction(env.sessions) as session:
-        sending = queue_repo.in_status(session, [IssueStatus.SENDING])
-        targets = [(i.id, slug, i.issue_date) for i, slug in sending]
-        targets += queue_repo.settleable_issues(session)
-    targets += stage_ahead(env)
-    problems: list[str] = []
-    for issue_id, slug, day in targets:
-        if env.should_stop():
-            break
-        if is_stale(env, day):
-            counts["stale"] += 1
-            continue
-        try:
-            report = issues_send.send_issue(
-                env.settings, env.engine, issue_id, should_stop=env.should_stop, now=env.now()
-            )
-        except ConflictError:
-            counts["busy"] += 1  # another process holds the issue's lease and is sending
-            continue
-        except NewsletterError as exc:
-            problems.append(f"{slug}: {exc}")
-            continue
-        counts["resumed"] += 1
-        counts["accepted"] += report.counts.recipients_in(BatchStatus.ACCEPTED)
-    if problems:
-        counts["status"] = "failed"
-        counts["detail"] = "; ".join(problems)
-    return counts
 
 
 def _summary(issue: Issue, slug: str) -> IssueSummary:

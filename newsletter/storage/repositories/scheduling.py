@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, case, delete, literal, or_, select, update
+from sqlalchemy import CursorResult, case, delete, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -201,3 +201,39 @@ def set_cursor(session: Session, name: str, position: int, now: dt.datetime) -> 
         )
     )
     session.connection().execute(stmt)
+
+
+FIRST_START = "scheduler:first_start"
+"""The cursor holding when a scheduler first ran on this database (epoch seconds)."""
+
+
+def first_start(session: Session, now: dt.datetime) -> dt.datetime:
+    """When a scheduler first ran here; recorded now if never (the earliest run counts).
+
+    A database that already has runs (from before this was recorded) starts at its
+    earliest one, so an upgrade does not forget what was really missed.
+    """
+    stored = get_cursor(session, FIRST_START)
+    if stored is None:
+        earliest = session.execute(select(func.min(JobRun.started_at))).scalar()
+        start = min(earliest, now) if earliest is not None else now
+        stmt = (
+            _insert(session)(SyncCursor)
+            .values(name=FIRST_START, position=int(start.timestamp()), updated_at=now)
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        session.connection().execute(stmt)
+        stored = get_cursor(session, FIRST_START)
+        assert stored is not None
+    return dt.datetime.fromtimestamp(stored, dt.UTC)
+
+
+def last_holder_run(session: Session) -> JobRun | None:
+    """The latest run any scheduler started (missed runs have no holder)."""
+    stmt = (
+        select(JobRun)
+        .where(JobRun.holder.is_not(None))
+        .order_by(JobRun.started_at.desc(), JobRun.id.desc())
+        .limit(1)
+    )
+    return session.execute(stmt).scalar()
