@@ -27,7 +27,8 @@ from newsletter.delivery.retry import RetryPolicy
 from newsletter.delivery.senders import MemorySender, SendGridSender
 from newsletter.services import issues as issue_service
 from newsletter.services.issues_send import SendReport, send_issue
-from newsletter.services.schedule import JobEnv, resume_sends
+from newsletter.services.resume import resume_sends
+from newsletter.services.schedule import JobEnv
 from newsletter.settings import Settings, load_settings
 from newsletter.storage.db import transaction
 from newsletter.storage.models import BatchStatus, IssueStatus, SendBatch

@@ -105,16 +105,21 @@ def _lease_expiry(env: JobEnv, issue_id: int) -> dt.datetime | None:
     return env.now() + max(until - utcnow(), dt.timedelta(0)) + LEASE_MARGIN
 
 
-def resume_sends(env: JobEnv) -> dict[str, Any]:
-    """Resume, retry, settle and stage; see the module docstring."""
-    counts: dict[str, Any] = {"resumed": 0, "accepted": 0, "busy": 0, "stale": 0, "retried": 0}
-    # Staged unknown batches the webhook shows were never received: sending again below.
+def _unfinished(env: JobEnv) -> list[tuple[int, str, dt.date]]:
+    """Sends left ``sending``, sent issues with staged unknowns, and what to stage now."""
+    # Staged unknown batches the webhook shows were never received: sent again by the run.
     settle_silent(env.settings, env.engine, now=env.now())
     with transaction(env.sessions) as session:
         sending = queue_repo.in_status(session, [IssueStatus.SENDING])
         targets = [(i.id, slug, i.issue_date) for i, slug in sending]
         targets += queue_repo.settleable_issues(session)
-    targets += stage_ahead(env)
+    return targets + stage_ahead(env)
+
+
+def resume_sends(env: JobEnv) -> dict[str, Any]:
+    """Resume, retry, settle and stage; see the module docstring."""
+    counts: dict[str, Any] = {"resumed": 0, "accepted": 0, "busy": 0, "stale": 0, "retried": 0}
+    targets = _unfinished(env)
     wake: list[dt.datetime] = []
     gave_up: list[FailedSend] = []
     retrying = _failed_targets(env, wake, gave_up)
