@@ -121,8 +121,9 @@ class Settings(BaseSettings):
         default_factory=socket.gethostname, min_length=1, max_length=100, pattern=r"^[^:\s]+$"
     )
     # Seconds a silent scheduler leader, or a silent sender of an issue, is trusted before
-    # another process on another host takes over (a quarter of it: the heartbeat).
-    lease_seconds: int = Field(default=60, ge=4, le=600)
+    # another process on another host takes over (a quarter of it: the heartbeat). A sender
+    # renews its lease at least every 5 s while requests are in flight, hence the minimum.
+    lease_seconds: int = Field(default=60, ge=6, le=600)
     require_approval: bool = True
     review_emails: Annotated[list[str], NoDecode] = Field(default_factory=list)
     feeds: Annotated[list[str], NoDecode] = Field(default_factory=list)
