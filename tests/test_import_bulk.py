@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.services import audience
+from newsletter.errors import ImportFileError, StorageError
+from newsletter.services import audience, audience_bulk
 from newsletter.storage.db import make_engine, session_factory
 from newsletter.storage.models import Base, MailingList, Membership, Subscriber, SuppressionReason
+from newsletter.storage.repositories import bulk_import
 
 Sessions = sessionmaker[Session]
 
@@ -83,23 +85,39 @@ def _state(sessions: Sessions) -> list[tuple[Any, ...]]:
     return [tuple(p) for p in people] + [tuple(order)]
 
 
-@pytest.mark.parametrize("confirmed", [False, True])
-def test_bulk_and_chunked_writers_store_the_same(
-    pg_sessions: Sessions, tmp_path: Path, confirmed: bool
-) -> None:
+def _both_writers(
+    sessions: Sessions, tmp_path: Path, *, confirmed: bool, chunk_size: int | None = None
+) -> dict[bool, tuple[Any, ...]]:
+    """Import CSV (then again, confirmed) with each writer from the same start."""
     path = tmp_path / "people.csv"
     path.write_text(CSV, encoding="utf-8", newline="")
     results = {}
     for bulk in (False, True):
-        _reset(pg_sessions)
+        _reset(sessions)
         report = tmp_path / f"rejects-{bulk}.csv"
         summary = audience.import_csv(
-            pg_sessions, path, "back-care", confirmed=confirmed, report=report, bulk=bulk
+            sessions,
+            path,
+            "back-care",
+            confirmed=confirmed,
+            report=report,
+            bulk=bulk,
+            chunk_size=chunk_size,
         )
-        again = audience.import_csv(pg_sessions, path, "back-care", confirmed=True, bulk=bulk)
+        again = audience.import_csv(
+            sessions, path, "back-care", confirmed=True, bulk=bulk, chunk_size=chunk_size
+        )
         data = summary.to_dict()
         data["report"] = report.read_text(encoding="utf-8-sig")
-        results[bulk] = (data, again.to_dict(), _state(pg_sessions))
+        results[bulk] = (data, again.to_dict(), _state(sessions))
+    return results
+
+
+@pytest.mark.parametrize("confirmed", [False, True])
+def test_bulk_and_chunked_writers_store_the_same(
+    pg_sessions: Sessions, tmp_path: Path, confirmed: bool
+) -> None:
+    results = _both_writers(pg_sessions, tmp_path, confirmed=confirmed)
     chunked, bulk_ = results[False], results[True]
     assert bulk_[0] == chunked[0]
     assert bulk_[1] == chunked[1]
@@ -123,3 +141,99 @@ def test_bulk_dry_run_and_report_in_file_order(pg_sessions: Sessions, tmp_path: 
     expected = [["3", "duplicate"], ["4", "invalid"], ["5", "suppressed"], ["6", "unsubscribed"]]
     assert rows == [*expected, ["11", "invalid"]]
     assert dry.rows == 11
+
+
+def _people(count: int, *, start: int = 0) -> str:
+    rows = [f"person{i}@x.org,P{i},,,," for i in range(start, start + count)]
+    return "Email,First Name,Last Name,City,Notes,Timezone\n" + "\n".join(rows) + "\n"
+
+
+def _counts(sessions: Sessions) -> tuple[int, int]:
+    with sessions() as session:
+        people = session.scalar(select(func.count()).select_from(Subscriber))
+        members = session.scalar(select(func.count()).select_from(Membership))
+    return int(people or 0), int(members or 0)
+
+
+def test_slices_merge_while_parsing_and_match_one_pass(
+    pg_sessions: Sessions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tiny slices: the merge thread merges many of them, some before parsing ends.
+    monkeypatch.setattr(audience_bulk, "MERGE_ROWS", 3)
+    results = _both_writers(pg_sessions, tmp_path, confirmed=False, chunk_size=2)
+    assert results[True] == results[False]
+
+
+def test_a_database_refusal_mid_import_is_a_storage_error_and_writes_nothing(
+    pg_sessions: Sessions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (raising=False: the old single-merge writer is refused the same way, and must say so.)
+    monkeypatch.setattr(audience_bulk, "MERGE_ROWS", 10, raising=False)
+    _reset(pg_sessions)
+    before = _counts(pg_sessions)
+    path = tmp_path / "people.csv"
+    path.write_text(_people(60), encoding="utf-8", newline="")
+    with pg_sessions.begin() as session:
+        session.execute(text(_REFUSE))
+    try:
+        with pytest.raises(StorageError, match=r"person45@x\.org is refused"):
+            audience.import_csv(pg_sessions, path, "back-care", bulk=True, chunk_size=5)
+    finally:
+        with pg_sessions.begin() as session:
+            session.execute(text("DROP TRIGGER refuse_one ON subscribers"))
+            session.execute(text("DROP FUNCTION refuse_one()"))
+    # Four slices were merged before the refusal: all of them are rolled back.
+    assert _counts(pg_sessions) == before
+
+
+_REFUSE = """
+CREATE FUNCTION refuse_one() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.email_key = 'person45@x.org' THEN
+        RAISE EXCEPTION '% is refused', NEW.email_key;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER refuse_one BEFORE INSERT ON subscribers
+    FOR EACH ROW EXECUTE FUNCTION refuse_one();
+"""
+
+
+def test_a_bad_line_after_merged_slices_rolls_everything_back(
+    pg_sessions: Sessions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audience_bulk, "MERGE_ROWS", 10)
+    _reset(pg_sessions)
+    before = _counts(pg_sessions)
+    path = tmp_path / "people.csv"
+    path.write_bytes(_people(80).encode() + b"late@x.org,\xff\xfe,,,,\n")
+    with pytest.raises(ImportFileError, match="not UTF-8"):
+        audience.import_csv(pg_sessions, path, "back-care", bulk=True, chunk_size=5)
+    assert _counts(pg_sessions) == before
+    # The merge thread has let go of the connection: the next import works.
+    good = path.with_name("good.csv")
+    good.write_text(_people(30), encoding="utf-8", newline="")
+    summary = audience.import_csv(pg_sessions, good, "back-care", bulk=True, chunk_size=5)
+    assert summary.added == 30
+
+
+def test_an_address_a_sign_up_takes_during_the_merge_is_joined_not_refused(
+    pg_sessions: Sessions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _reset(pg_sessions)
+    path = tmp_path / "people.csv"
+    path.write_text(_people(5), encoding="utf-8", newline="")
+    insert = bulk_import.Staging._insert
+
+    def sign_up_first(self: bulk_import.Staging, cur: Any) -> None:
+        # Committed from another connection after the slice was classified.
+        audience.add_subscriber(pg_sessions, "back-care", "person2@x.org", name="Signed Up")
+        insert(self, cur)
+
+    monkeypatch.setattr(bulk_import.Staging, "_insert", sign_up_first)
+    summary = audience.import_csv(pg_sessions, path, "back-care", confirmed=True, bulk=True)
+    assert summary.added == 5
+    people = {row[0]: row for row in _state(pg_sessions)[:-1]}
+    assert people["person2@x.org"][1] == "Signed Up"  # the sign-up's row is kept
+    assert people["person2@x.org"][6] == "pending"  # and its own membership
+    assert people["person4@x.org"][6] == "subscribed"

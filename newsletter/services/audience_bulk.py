@@ -1,15 +1,21 @@
-"""The PostgreSQL writer of a CSV import: stage every row with COPY, merge once at the end.
+"""The PostgreSQL writer of a CSV import: COPY and merge on a second thread, while parsing.
 
 ``import_csv`` parses and validates exactly as for SQLite and hands this writer the same
-rows and rejects; only the writing differs. Rejected rows are staged too, so that the
-summary's example rows and the ``--report`` file come out in file order, as they do
-from the chunked writer.
+rows and rejects; only the writing differs. Each chunk goes to a merging thread that
+streams it into the staging table with COPY and merges every
+``bulk_import.MERGE_ROWS`` rows, so the database works while Python parses the next
+rows (the two take about the same time, on two cores). Rejected rows are staged too, so
+that the summary's example rows and the ``--report`` file come out in file order, as they
+do from the chunked writer.
 """
 
 from __future__ import annotations
 
 import abc
 import json
+import queue
+import threading
+from collections import Counter
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -20,7 +26,7 @@ from newsletter.audience.import_plan import SUPPRESSED_DETAIL, UNSUBSCRIBED_DETA
 from newsletter.audience.import_report import ImportSummary, RejectReport
 from newsletter.services import lifecycle
 from newsletter.storage.models import utcnow
-from newsletter.storage.repositories import bulk_import
+from newsletter.storage.repositories.bulk_import import MERGE_ROWS, MergeRules, Staging
 
 # Rows handed to COPY at a time: large enough that COPY's set-up is noise.
 BULK_CHUNK = 20_000
@@ -63,15 +69,61 @@ class ImportWriter(abc.ABC):
     @abc.abstractmethod
     def finish(self, session: Session) -> None: ...
 
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Stop any work still running after a failure, before the rollback."""
+
+
+Chunk = list[tuple[Any, ...]]
+
+
+class _Merger(threading.Thread):
+    """The second thread: COPYs every chunk handed to it, merges every MERGE_ROWS rows.
+
+    It owns the database connection from ``start()`` until it ends. After a failure (or
+    once told to stop) it keeps taking chunks and drops them, so the parser never waits
+    on a full queue; the parser sees ``error`` at its next hand-over.
+    """
+
+    def __init__(self, staging: Staging) -> None:
+        super().__init__(name="import-merge", daemon=True)
+        self.staging = staging
+        # Two chunks waiting at most: parsing may run ahead of the merge, memory may not.
+        self.chunks: queue.Queue[Chunk | None] = queue.Queue(maxsize=2)
+        self.counts: Counter[str] = Counter()
+        self.error: BaseException | None = None
+        self.stopping = threading.Event()
+
+    def _working(self) -> bool:
+        return self.error is None and not self.stopping.is_set()
+
+    def run(self) -> None:
+        while (chunk := self.chunks.get()) is not None:
+            if self._working():
+                self._step(chunk)
+        if self._working():
+            self._step(None)
+
+    def _step(self, chunk: Chunk | None) -> None:
+        try:
+            if chunk is not None:
+                self.staging.copy(chunk)
+            if chunk is None or self.staging.staged >= MERGE_ROWS:
+                self.counts.update(self.staging.merge())
+        except BaseException as exc:  # handed to the parsing thread, which raises it
+            self.error = exc
+
 
 class BulkImporter(ImportWriter):
-    """Stages each chunk with COPY; decides and writes every row in ``finish``."""
+    """Hands each chunk to the merging thread; collects its counts and skips in ``finish``."""
 
-    _staged = 0
+    _handed = 0
+    _merger: _Merger | None = None
+    _staging: Staging | None = None
 
     @property
     def seen_rows(self) -> int:
-        return self._staged
+        return self._handed
 
     @property
     def _keep_cells(self) -> bool:
@@ -80,13 +132,30 @@ class BulkImporter(ImportWriter):
 
     def begin(self, session: Session) -> None:
         self.erasure = lifecycle.erasure_keys_if_needed(session, self.erasure)
-        bulk_import.start(session)
+        rules = MergeRules(
+            list_id=self.list_id,
+            confirmed=self.confirmed,
+            consent=self.consent,
+            now=utcnow(),
+            erasures=self.erasure is not None,
+            suppressed_detail=SUPPRESSED_DETAIL,
+            unsubscribed_detail=UNSUBSCRIBED_DETAIL,
+        )
+        self._staging = Staging.start(session, rules)
+        self._merger = _Merger(self._staging)
+        self._merger.start()
 
     def _cells(self, cells: list[str]) -> str | None:
         return json.dumps(cells, ensure_ascii=False) if self._keep_cells else None
 
+    def _raise_failure(self) -> None:
+        if self._merger is not None and self._merger.error is not None:
+            raise self._merger.error
+
     def flush(self, session: Session) -> None:
-        staged: list[tuple[Any, ...]] = [
+        self._raise_failure()
+        assert self._merger is not None, "begin() first"
+        staged: Chunk = [
             (
                 r.row,
                 r.email,
@@ -114,31 +183,36 @@ class BulkImporter(ImportWriter):
             )
             for j in self.pending
         )
-        bulk_import.copy_rows(session, staged)
-        self._staged += len(staged)
+        if staged:
+            self._merger.chunks.put(staged)
+        self._handed += len(staged)
         self.rows = []
         self.pending = []
 
     def finish(self, session: Session) -> None:
         self.flush(session)
-        counts = bulk_import.merge(
-            session,
-            list_id=self.list_id,
-            confirmed=self.confirmed,
-            consent=self.consent,
-            now=utcnow(),
-            erasures=self.erasure is not None,
-            suppressed_detail=SUPPRESSED_DETAIL,
-            unsubscribed_detail=UNSUBSCRIBED_DETAIL,
-        )
-        for row, reason, detail, cells in bulk_import.iter_skips(session):
+        merger, staging = self._merger, self._staging
+        assert merger is not None and staging is not None, "begin() first"
+        merger.chunks.put(None)
+        merger.join()
+        self._raise_failure()
+        for row, reason, detail, cells in staging.iter_skips():
             why = SkipReason(reason)
             self.summary.skip(why, row)
             self.rejects.write(row, why, detail, json.loads(cells) if cells else [])
-        added = counts.get(Outcome.ADDED.value, 0)
-        updated = counts.get(Outcome.UPDATED.value, 0)
-        unchanged = counts.get(Outcome.UNCHANGED.value, 0)
+        added = merger.counts[Outcome.ADDED.value]
+        updated = merger.counts[Outcome.UPDATED.value]
+        unchanged = merger.counts[Outcome.UNCHANGED.value]
         self.summary.added += added
         self.summary.updated += updated
         self.summary.unchanged += unchanged
         self.summary.rows += added + updated + unchanged
+
+    def close(self) -> None:
+        merger, staging = self._merger, self._staging
+        if merger is None or staging is None or not merger.is_alive():
+            return
+        merger.stopping.set()
+        staging.cancel()
+        merger.chunks.put(None)
+        merger.join()

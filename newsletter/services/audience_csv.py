@@ -58,12 +58,12 @@ def import_csv(
     )
     consent = source or f"import:{path.name}" + (" (consent given elsewhere)" if confirmed else "")
     session = sessions()
+    importer: ImportWriter | None = None
     try:
         with RejectReport(report) as rejects:
             list_id = lists.get_by_slug(session, list_slug).id
             if bulk is None:
                 bulk = session.get_bind().dialect.name == "postgresql"
-            importer: ImportWriter
             if bulk:
                 importer = BulkImporter(summary, rejects, list_id, consent, confirmed)
             else:
@@ -97,14 +97,21 @@ def import_csv(
             else:
                 session.commit()
     except SQLAlchemyError as exc:
-        session.rollback()
+        _abandon(session, importer)
         raise StorageError(f"import of {path} failed, nothing was imported: {exc}") from exc
     except BaseException:
-        session.rollback()
+        _abandon(session, importer)
         raise
     finally:
         session.close()
     return summary
+
+
+def _abandon(session: Session, importer: ImportWriter | None) -> None:
+    """Stop the writer's own work (the bulk writer's thread), then roll everything back."""
+    if importer is not None:
+        importer.close()
+    session.rollback()
 
 
 class _Importer(ImportWriter):
@@ -116,6 +123,9 @@ class _Importer(ImportWriter):
 
     def finish(self, session: Session) -> None:
         self.flush(session)
+
+    def close(self) -> None:
+        """Nothing runs beside the parse loop: the rollback is enough."""
 
     def flush(self, session: Session) -> None:
         skips = list(self.pending)
