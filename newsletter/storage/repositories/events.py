@@ -1,8 +1,10 @@
 """Webhook events: store raw, claim pending, apply effects in bulk, read results.
 
-Every write here is one statement per batch (one cached INSERT ... ON CONFLICT run over
-all rows, or an UPDATE with an IN list), never a statement built per event: a
-1000-event webhook call must finish well under a second on SQLite and PostgreSQL.
+Every write here is one statement per batch, never one per event: the raw events and the
+per-address outcomes and the per-issue counters are each written by one INSERT ... SELECT
+from the whole batch sent as a single JSON parameter (``rowsets.json_rows``) with ON
+CONFLICT; updates take an IN list. A 1000-event webhook
+call must finish well under a second on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from newsletter.storage.models import (
     Subscriber,
     WebhookEvent,
 )
+from newsletter.storage.repositories.rowsets import json_rows
 
 # Values per IN list: far below SQLite's and PostgreSQL's bound-parameter caps.
 CHUNK = 900
@@ -108,10 +111,13 @@ def store_events(session: Session, rows: Sequence[dict[str, Any]]) -> int:
         return 0
     table = WebhookEvent.__table__
     assert isinstance(table, Table)
-    stmt = dialect_insert(session, table).on_conflict_do_nothing().returning(table.c.id)
-    # One cached statement run over all rows (SQLAlchemy packs them into multi-row
-    # VALUES); RETURNING counts what was new, where psycopg's rowcount would say -1.
-    return len(session.execute(stmt, list(rows)).all())
+    names = list(rows[0])
+    batch = json_rows(session, table, names, rows)
+    stmt = dialect_insert(session, table).from_select(names, batch)
+    # One statement for the whole batch, in the order posted (ids follow it); a repeat
+    # inside the batch is skipped like one stored earlier. RETURNING counts what was
+    # new, where psycopg's rowcount would say -1.
+    return len(session.execute(stmt.on_conflict_do_nothing().returning(table.c.id)).all())
 
 
 def claim_pending(session: Session, limit: int) -> list[PendingEvent]:
@@ -244,23 +250,6 @@ def upsert_outcomes(
         return {}
     table = DeliveryOutcome.__table__
     assert isinstance(table, Table)
-    stmt = dialect_insert(session, table)
-    new = stmt.excluded
-    old = table.c
-    higher = new.status_rank >= old.status_rank
-    merged = {column: func.coalesce(old[column], new[column]) for column, _ in OUTCOME_BITS}
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[old.issue_id, old.email_key],
-        set_={
-            "status": case((higher, new.status), else_=old.status),
-            "status_rank": case((higher, new.status_rank), else_=old.status_rank),
-            **merged,
-            "opens": old.opens + new.opens,
-            "clicks": old.clicks + new.clicks,
-            "updated_at": new.updated_at,
-            "prev_seen": seen_mask(old),
-        },
-    ).returning(old.issue_id, old.prev_seen, *(old[column] for column, _ in OUTCOME_BITS))
     # Key order: concurrent processors lock rows in the same order and cannot deadlock.
     ordered = sorted(deltas, key=lambda d: (d.issue_id, d.email_key))
     values = [
@@ -278,8 +267,28 @@ def upsert_outcomes(
         }
         for d in ordered
     ]
+    names = list(values[0])
+    stmt = dialect_insert(session, table).from_select(
+        names, json_rows(session, table, names, values)
+    )
+    new = stmt.excluded
+    old = table.c
+    higher = new.status_rank >= old.status_rank
+    merged = {column: func.coalesce(old[column], new[column]) for column, _ in OUTCOME_BITS}
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[old.issue_id, old.email_key],
+        set_={
+            "status": case((higher, new.status), else_=old.status),
+            "status_rank": case((higher, new.status_rank), else_=old.status_rank),
+            **merged,
+            "opens": old.opens + new.opens,
+            "clicks": old.clicks + new.clicks,
+            "updated_at": new.updated_at,
+            "prev_seen": seen_mask(old),
+        },
+    ).returning(old.issue_id, old.prev_seen, *(old[column] for column, _ in OUTCOME_BITS))
     gained: dict[int, Counter[str]] = {}
-    for issue_id, prev_seen, *stamps in session.execute(stmt, values):
+    for issue_id, prev_seen, *stamps in session.execute(stmt):
         for (column, bit), stamp in zip(OUTCOME_BITS, stamps, strict=True):
             if stamp is not None and not prev_seen & bit:
                 gained.setdefault(issue_id, Counter())[OUTCOME_TOTAL_OF[column]] += 1
@@ -294,14 +303,18 @@ def add_counts(
         return
     table = model.__table__
     assert isinstance(table, Table)
-    stmt = dialect_insert(session, table)
-    added = [name for name in rows[0] if name not in keys]
+    names = list(rows[0])
+    added = [name for name in names if name not in keys]
+    # Key order, as in upsert_outcomes: concurrent processors cannot deadlock.
+    ordered = sorted(rows, key=lambda row: tuple(row[name] for name in keys))
+    stmt = dialect_insert(session, table).from_select(
+        names, json_rows(session, table, names, ordered)
+    )
     stmt = stmt.on_conflict_do_update(
         index_elements=[table.c[name] for name in keys],
         set_={name: table.c[name] + stmt.excluded[name] for name in added},
     )
-    # Key order, as in upsert_outcomes: concurrent processors cannot deadlock.
-    session.execute(stmt, sorted(rows, key=lambda row: tuple(row[name] for name in keys)))
+    session.execute(stmt)
 
 
 def add_event_counts(session: Session, counts: dict[tuple[int, str], int]) -> None:
