@@ -25,6 +25,7 @@ import argparse
 import importlib.util
 import os
 import random
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -112,6 +113,8 @@ def main() -> None:
         fake_url = f"http://127.0.0.1:{port}"
         env = send._env(db_url, fake_url, 4)
         env.update(
+            # Sends and the web app refuse to run without a private signing key.
+            NEWSLETTER_SECRET_KEY=secrets.token_urlsafe(48),
             NEWSLETTER_SENDGRID_WEBHOOK_PUBLIC_KEY=public,
             NEWSLETTER_OUTBOX_DIR=str(work / "outbox"),
             NEWSLETTER_LOG_LEVEL="WARNING",

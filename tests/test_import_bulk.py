@@ -7,6 +7,8 @@ A new CSV column that only one writer stores fails here.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -237,3 +239,12 @@ def test_an_address_a_sign_up_takes_during_the_merge_is_joined_not_refused(
     assert people["person2@x.org"][1] == "Signed Up"  # the sign-up's row is kept
     assert people["person2@x.org"][6] == "pending"  # and its own membership
     assert people["person4@x.org"][6] == "subscribed"
+
+
+def test_the_bulk_writer_loads_the_driver_only_when_an_import_runs() -> None:
+    # Every CLI command imports the import service; psycopg costs ~0.1 s to load.
+    probe = "import sys, newsletter.services.audience_csv; print('psycopg' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "False"

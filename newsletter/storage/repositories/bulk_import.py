@@ -31,13 +31,15 @@ import contextlib
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
 from sqlalchemy.orm import Session
 
 from newsletter.errors import StorageError
 from newsletter.storage.models import MembershipStatus
+
+if TYPE_CHECKING:
+    import psycopg
 
 # Staged rows merged at a time: large enough that per-statement costs are noise, small
 # enough that the last slice (the one no parsing overlaps) is short, and that a million
@@ -220,8 +222,21 @@ class MergeRules:
         }
 
 
-def _failed(exc: psycopg.Error) -> StorageError:
+def _failed(exc: Exception) -> StorageError:
     return StorageError(f"the database refused the import: {exc}".rstrip())
+
+
+def _unique_violation() -> type[Exception]:
+    from psycopg.errors import UniqueViolation
+
+    return UniqueViolation
+
+
+def _driver_errors() -> type[Exception]:
+    # psycopg is imported only when an import runs: every CLI command imports this module.
+    import psycopg
+
+    return psycopg.Error
 
 
 class Staging:
@@ -251,7 +266,7 @@ class Staging:
                 cur.execute("SET LOCAL work_mem = '64MB'")
                 cur.execute(_CREATE)
                 cur.execute(_CREATE_SKIPS)
-        except psycopg.Error as exc:
+        except _driver_errors() as exc:
             raise _failed(exc) from exc
         return staging
 
@@ -263,7 +278,7 @@ class Staging:
                 for row in rows:
                     copy.write_row(row)
                     self.staged += 1
-        except psycopg.Error as exc:
+        except _driver_errors() as exc:
             raise _failed(exc) from exc
 
     def merge(self) -> dict[str, int]:
@@ -274,7 +289,7 @@ class Staging:
         try:
             with self._conn.cursor() as cur:
                 return self._merge(cur)
-        except psycopg.Error as exc:
+        except _driver_errors() as exc:
             raise _failed(exc) from exc
 
     def _merge(self, cur: psycopg.Cursor[Any]) -> dict[str, int]:
@@ -310,7 +325,7 @@ class Staging:
         cur.execute("SAVEPOINT import_slice")
         try:
             cur.execute(_INSERT_PEOPLE, self._params)
-        except psycopg.errors.UniqueViolation:
+        except _unique_violation():
             cur.execute("ROLLBACK TO SAVEPOINT import_slice")
             cur.execute(_NEW_SUBSCRIBERS, self._params)
             cur.execute(_JOINS, self._params)
@@ -318,7 +333,7 @@ class Staging:
 
     def cancel(self) -> None:
         """Ask the server to stop the statement in flight (from another thread)."""
-        with contextlib.suppress(psycopg.Error):
+        with contextlib.suppress(_driver_errors()):
             self._conn.cancel_safe(timeout=5.0)
 
     def iter_skips(self, *, batch: int = 5000) -> Iterator[Skip]:
@@ -331,7 +346,7 @@ class Staging:
                 while rows := cur.fetchmany(batch):
                     for row_no, reason, detail, cells in rows:
                         yield int(row_no), str(reason), str(detail), cells
-        except psycopg.Error as exc:
+        except _driver_errors() as exc:
             raise _failed(exc) from exc
 
 
