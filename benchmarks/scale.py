@@ -31,6 +31,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -150,6 +152,8 @@ def main() -> None:
         started = time.perf_counter()
         issue_id, list_id = send.build_and_approve(db_url)
         build = time.perf_counter() - started
+        send.OUT.mkdir(parents=True, exist_ok=True)
+        send._save_issue_html(db_url, issue_id)  # the bare send posts this body
         print(f"[build]  {build:8.1f} s in this process | bare (python -c pass) {bare_start:.2f} s")
 
         fake = subprocess.Popen(
@@ -177,6 +181,35 @@ def main() -> None:
         _events(args.events, issue_id, env, private, hook, seconds=args.event_seconds)
 
 
+@contextmanager
+def _serving(env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """``newsletter serve --workers 2`` until the block ends; its stderr shown if it fails."""
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(
+            [sys.executable, "-c", CLI, "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        try:
+            # Two workers importing the app on a loaded machine can take a minute or more.
+            deadline = time.monotonic() + 180
+            while True:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline or server.poll() is not None:
+                    log.seek(0)
+                    sys.exit(f"the web workers did not start:\n{log.read().decode()[-3000:]}")
+                time.sleep(0.3)
+            yield server
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
 def _events(
     total: int,
     issue_id: int,
@@ -190,24 +223,8 @@ def _events(
     from newsletter.web.signature import WebhookVerifier
 
     port = hook._free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-c", CLI, "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                sys.exit("the web workers did not start")
-            time.sleep(0.3)
+    with _serving(env, port) as server:
         batches = max(total // 1000, 1)
         verifier = WebhookVerifier(env["NEWSLETTER_SENDGRID_WEBHOOK_PUBLIC_KEY"])
         bare = 0.0
@@ -246,9 +263,6 @@ def _events(
             thread.join()
         wall = time.perf_counter() - started
         peaks = _server_peaks(server.pid)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     worst = max(peaks) if peaks else 0.0
     done = sum(posted)
     _line("events", wall, worst, bare, "verify + parse, summed")
