@@ -17,13 +17,22 @@ import orjson
 from sqlalchemy import JSON, Select, Table, bindparam, cast, func, select, true
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
-from sqlalchemy.types import String, TypeEngine
+from sqlalchemy.types import String, Text, TypeEngine
 
 
 def _processor(kind: TypeEngine[Any], dialect: Dialect) -> Any:
     if dialect.name == "postgresql" and isinstance(kind, JSON):
         return None  # the array carries the object itself; the row set types it json
     return kind.bind_processor(dialect)
+
+
+def _pg_field(element: Any, index: int, kind: TypeEngine[Any]) -> Any:
+    if isinstance(kind, JSON):
+        return element.op("->")(index)
+    if isinstance(kind, String):
+        # Text, not VARCHAR(n): a cast would cut a long value, the insert refuses it.
+        return cast(element.op("->>")(index), Text())
+    return cast(element.op("->>")(index), kind)
 
 
 def json_rows(
@@ -47,11 +56,7 @@ def json_rows(
         )
         element = rowset.c.value
         fields = [
-            (
-                element.op("->")(index)
-                if isinstance(table.c[name].type, JSON)
-                else cast(element.op("->>")(index), table.c[name].type)
-            ).label(name)
+            _pg_field(element, index, table.c[name].type).label(name)
             for index, name in enumerate(names)
         ]
         return select(*fields).select_from(rowset).order_by(rowset.c.position)
