@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from rich.console import Console, ConsoleDimensions
 
-from newsletter.settings import Settings, load_settings
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used, so that a command pays only for what it uses
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session, sessionmaker
+
+    from newsletter.settings import Settings
 
 PIPE_WIDTH = 100_000
 """Columns assumed when output is not a terminal: tables print full values, never "…"."""
@@ -44,6 +44,8 @@ err_console = _Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def settings() -> Settings:
+    from newsletter.settings import load_settings
+
     return load_settings()
 
 

@@ -12,21 +12,16 @@ import datetime as dt
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
-from newsletter.content.loader import check_library, library_for_issue
-from newsletter.content.models import IssueOverride, Library
 from newsletter.errors import (
     FieldError,
     FieldProblem,
     IssueStateError,
     NotFoundError,
 )
-from newsletter.services import timing
-from newsletter.services.issues import IssueView, build_issue, view_of
-from newsletter.services.review import render_picks
 from newsletter.services.send_retry import window_closes
 from newsletter.settings import Settings
 from newsletter.storage.db import session_factory, transaction
@@ -35,6 +30,12 @@ from newsletter.storage.repositories import events as events_repo
 from newsletter.storage.repositories import issues as issue_repo
 from newsletter.storage.repositories import lists as lists_repo
 from newsletter.storage.repositories import queue as queue_repo
+
+if TYPE_CHECKING:
+    # Content, rendering and issue building are imported by the functions that use them,
+    # so that ``newsletter status`` (``scheduler_status``) loads no rendering.
+    from newsletter.content.models import Library
+    from newsletter.services.issues import IssueView
 
 log = logging.getLogger("newsletter.scheduler.queue")
 
@@ -67,6 +68,8 @@ def _date_problems(
     today = today or dt.datetime.now(cfg.zone).date()
     if issue_date < today:
         return [FieldProblem("date", f"{issue_date} is in the past (today is {today})")]
+    from newsletter.services import timing
+
     if off_schedule or timing.scheduled_time(cfg, issue_date) is not None:
         return []
     following = timing.next_send_date(cfg, issue_date)
@@ -110,6 +113,10 @@ def queue_issue(
     a date the send schedule never sends on needs ``off_schedule``. ``ConflictError``
     when the list already has a live issue that day, unless ``replace`` cancels it.
     """
+    from newsletter.content.loader import library_for_issue
+    from newsletter.content.models import IssueOverride
+    from newsletter.services.issues import build_issue
+
     problems = _date_problems(cfg, issue_date, today, off_schedule=off_schedule)
     with transaction(session_factory(engine)) as session:
         try:
@@ -135,6 +142,8 @@ def queue_issue(
 
 def cancel_issue(engine: Engine, issue_id: int) -> IssueView:
     """draft/approved -> cancelled; an issue that started sending cannot be cancelled."""
+    from newsletter.services.issues import view_of
+
     factory = session_factory(engine)
     with transaction(factory) as session:
         issue = issue_repo.get_issue(session, issue_id)
@@ -162,6 +171,10 @@ def reschedule_issue(
 
     The date is checked like ``queue_issue``'s (``FieldError`` on ``date``).
     """
+    from newsletter.content.loader import library_for_issue
+    from newsletter.services.issues import view_of
+    from newsletter.services.review import render_picks
+
     _raise_if(_date_problems(cfg, new_date, today, off_schedule=off_schedule))
     factory = session_factory(engine)
     with transaction(factory) as session:
@@ -206,6 +219,7 @@ def approval_state(status: IssueStatus, approved_hash: str | None, content_hash:
 
 def scheduler_status(cfg: Settings, engine: Engine, now: dt.datetime) -> dict[str, Any]:
     """Everything ``newsletter status`` shows, as plain data (also its ``--json``)."""
+    from newsletter.content.loader import check_library
     from newsletter.schedule_rules.specs import JOBS, LEASE_NAME
     from newsletter.storage.models import JobRunStatus
     from newsletter.storage.repositories import scheduling as sched_repo
