@@ -88,13 +88,13 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 def check_schema(engine: Engine) -> None:
     """Refuse to work on a schema that is missing or behind the code."""
-    from newsletter.storage.migrate import current_revision, head_revision
+    from newsletter.storage.revisions import code_head, database_revision
 
     try:
-        current = current_revision(engine)
+        current = database_revision(engine)
     except SQLAlchemyError as exc:
         raise StorageError(f"cannot open the database: {exc}") from exc
-    head = head_revision()
+    head = code_head()
     if current is None:
         raise SchemaError("the database has no schema yet: run `newsletter db upgrade` first")
     if current != head:

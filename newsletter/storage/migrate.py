@@ -6,9 +6,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+
+from newsletter.storage.revisions import database_revision
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -27,8 +28,7 @@ def head_revision() -> str | None:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+    return database_revision(engine)
 
 
 def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
