@@ -128,6 +128,24 @@ def test_status_loads_no_web_rendering_sending_or_migration_code(tmp_path: Path)
     assert _loaded_by(["status"], STATUS_ABSENT, env) == ""
 
 
+def test_issue_send_loads_no_renderer_web_or_scheduler() -> None:
+    # `issue send --help` resolves the send command, so its module and services load.
+    absent = (
+        *("jinja2", "mjml", "css_inline", "fastapi", "uvicorn", "alembic"),
+        *("apscheduler.schedulers", "newsletter.content", "newsletter.render.renderer"),
+    )
+    assert _loaded_by(["issue", "send", "--help"], absent) == ""
+
+
+def test_the_render_package_names_load_on_first_use() -> None:
+    from newsletter import render
+
+    for name in render.__all__:
+        assert getattr(render, name) is not None, name
+    with pytest.raises(AttributeError):
+        _ = render.no_such_name
+
+
 def _command_modules() -> list[str]:
     return [
         f"newsletter.cli.{m.name}"

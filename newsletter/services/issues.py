@@ -9,15 +9,11 @@ import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
-from newsletter.assembly import ContentHistory, SentIssue, assemble
-from newsletter.content.loader import library_for_issue
-from newsletter.content.models import IssueOverride
 from newsletter.errors import ConflictError, ContentProblem, IssueStateError
-from newsletter.render import RenderContext, render_issue
 from newsletter.settings import Settings
 from newsletter.storage.db import session_factory, transaction
 from newsletter.storage.models import BatchStatus, Issue, IssueStatus, MailingList, utcnow
@@ -26,6 +22,12 @@ from newsletter.storage.repositories import ledger as ledger_repo
 from newsletter.storage.repositories import lists
 from newsletter.storage.repositories.audience import count_sendable
 from newsletter.storage.repositories.ledger import BatchInfo, LedgerCounts
+
+if TYPE_CHECKING:
+    # Content, assembly and rendering load in the functions that build, so that sending
+    # or showing an issue (``issue send``, ``status``) does not load Jinja2 and MJML.
+    from newsletter.content.models import IssueOverride
+    from newsletter.render import RenderContext
 
 REPLACEABLE = (IssueStatus.DRAFT, IssueStatus.APPROVED)
 
@@ -149,6 +151,8 @@ def view_of(
 
 def render_context(cfg: Settings, mailing_list: MailingList) -> RenderContext:
     """The list's own sender identity where it has one, else the settings'."""
+    from newsletter.render import RenderContext
+
     return RenderContext(
         templates_dir=cfg.templates_dir,
         list_name=mailing_list.name,
@@ -180,6 +184,10 @@ def build_issue(
     override file for that date (which still gives what it leaves out), and the issue's
     source says "queued".
     """
+    from newsletter.assembly import ContentHistory, SentIssue, assemble
+    from newsletter.content.loader import library_for_issue
+    from newsletter.render import render_issue
+
     day = issue_date or cfg.today()
     factory = session_factory(engine)
     with transaction(factory) as session:
