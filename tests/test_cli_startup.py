@@ -54,7 +54,8 @@ HELP_ABSENT = (
     "newsletter.cli.status_cmd",
 )
 
-# status reads the database and the settings, nothing that builds, renders or sends.
+# status reads the database, the settings and (for its content problems) the content
+# library; nothing that renders or sends.
 STATUS_ABSENT = (
     "fastapi",
     "starlette",
@@ -64,12 +65,11 @@ STATUS_ABSENT = (
     "alembic",
     "jinja2",
     "mjml",
-    "markdown_it",
+    "css_inline",
     "pygments",
     "rich.traceback",
     "apscheduler.schedulers",
-    "newsletter.render",
-    "newsletter.content",
+    "newsletter.render.renderer",
     "newsletter.services.issues",
     "newsletter.delivery",
     "newsletter.cli.issue_cmd",
