@@ -4,8 +4,10 @@
 
 Runs ``newsletter --help`` and ``newsletter status`` (on a fresh, migrated SQLite file)
 RUNS times each in a child process and prints the median CPU time (user + system) and
-the peak RSS, next to a bare ``python -c pass`` measured in the same run. Budget: each
-command <= 0.35 s of CPU, median of 5.
+the peak RSS, next to a bare ``python -c pass`` measured in the same run, and next to the
+floor of what ``status`` cannot do without: importing the settings (pydantic-settings)
+and the storage models (SQLAlchemy ORM) and nothing else. Budget: each command <= 0.35 s
+of CPU, median of 5.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 BUDGET_CPU_S = 0.35
 CLI = "import sys; from newsletter.cli import main; sys.argv[0] = 'newsletter'; main()"
+FLOOR = "import newsletter.settings, newsletter.storage.models"
 
 
 def measure(command: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -48,6 +51,11 @@ def main() -> None:
         measure([*python, CLI, "db", "upgrade"], env)
         bare_cpu, bare_rss = series([*python, "pass"], env, args.runs)
         print(f"bare `python -c pass`: {bare_cpu:.3f} s CPU, peak RSS {bare_rss:.0f} MB")
+        floor_cpu, floor_rss = series([*python, FLOOR], env, args.runs)
+        print(
+            f"floor `{FLOOR}`: {floor_cpu:.3f} s CPU, peak RSS {floor_rss:.0f} MB "
+            f"(settings + ORM models, nothing else)"
+        )
         for label, argv in (("--help", ["--help"]), ("status", ["status"])):
             cpu, rss = series([*python, CLI, *argv], env, args.runs)
             verdict = "OK" if cpu <= BUDGET_CPU_S else "OVER BUDGET"

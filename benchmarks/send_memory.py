@@ -101,8 +101,14 @@ def trace_send(issue_id: int, top: int = 15) -> None:
 
 def prepare(send: ModuleType, count: int) -> dict[str, object]:
     """The run's database: seeded (cached), with two approved issues."""
+    from newsletter.storage import migrate
+    from newsletter.storage.db import make_engine
+
     run_db, _ = send.prepare(count)
     db_url = f"sqlite:///{run_db}"
+    engine = make_engine(db_url)
+    migrate.upgrade(engine)  # the cached seed may predate newer migrations
+    engine.dispose()
     issue_id, list_id = send.build_and_approve(db_url)
     traced_id = send.build_and_approve(db_url, send.ISSUE_DATE - send.dt.timedelta(days=7))[0]
     return {"db": str(run_db), "issue": issue_id, "list": list_id, "traced": traced_id}
