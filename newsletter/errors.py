@@ -19,7 +19,8 @@ so callers never have to know which library failed.
     ├── StorageError             the database could not do what was asked
     │   ├── SchemaError          schema missing or behind: run `newsletter db upgrade`
     │   ├── NotFoundError        a list, subscriber or issue does not exist
-    │   └── ConflictError        a compare-and-set lost, or a unique value exists
+    │   ├── ConflictError        a compare-and-set lost, or a unique value exists
+    │   └── DatabaseUnavailableError  the connection failed or was lost: may work again
     ├── AudienceError            subscriber data is unusable
     │   ├── AddressError         an email address is invalid
     │   ├── PersonNameError      a name is too long or holds control characters, < or >
@@ -32,6 +33,7 @@ so callers never have to know which library failed.
     │   ├── SendRejectedError    the provider refused one request (400/403/413)
     │   ├── SendAuthError        the provider refused our key (401): stop the send
     │   ├── SendRetryableError   429/5xx/connection: may be retried
+    │   │   └── SendGaveUpError  still refused when the retry budget ran out
     │   └── SendOutcomeUnknownError  sent, but no answer came back
     ├── IssueStateError          an issue is not in a state that allows the action
     │   └── NotDueError          sending now would reach inboxes before the issue's time
@@ -127,6 +129,10 @@ class ConflictError(StorageError):
     """A compare-and-set lost its race, or a unique value already exists."""
 
 
+class DatabaseUnavailableError(StorageError):
+    """The connection failed or was lost mid-transaction; a fresh one may succeed."""
+
+
 class AudienceError(NewsletterError):
     """Subscriber data is unusable."""
 
@@ -181,6 +187,17 @@ class SendRetryableError(DeliveryError):
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         self.retry_after = retry_after
+        super().__init__(message)
+
+
+class SendGaveUpError(SendRetryableError):
+    """Every try was refused (429/5xx) until the send window closed, or the run stopped.
+
+    Nothing was accepted, so the batch may be sent again by a later resume.
+    """
+
+    def __init__(self, message: str, *, stopped: bool = False) -> None:
+        self.stopped = stopped
         super().__init__(message)
 
 

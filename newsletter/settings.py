@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     sender: Literal["sendgrid", "outbox"] | None = None
     outbox_dir: Path = Path("var/outbox")
     import_reports_dir: Path = Path("var/imports")
+    # Outcomes SendGrid gave that the database could not record (it stayed unreachable);
+    # the next `issue send` on this host applies them first.
+    send_journal_dir: Path = Path("var/send-journal")
     from_email: str = "newsletter@riverbendclinic.example.org"
     from_name: str = "Riverbend Pain & Spine Clinic"
     reply_to: str | None = None
@@ -100,6 +103,9 @@ class Settings(BaseSettings):
     # not received, and is sent again, when the webhook has shown no processed/delivered
     # event for it this long after its send_at while later batches of the issue have some.
     unknown_grace_minutes: int = Field(default=60, ge=10, le=24 * 60)
+    # How long a send keeps retrying, on a fresh connection, the database writes around a
+    # request (claim, request start, outcome) when the connection drops.
+    db_reconnect_seconds: float = Field(default=60.0, gt=0, le=3600)
 
     # Links and tokens
     public_url: str = "https://newsletter.riverbendclinic.example.org"

@@ -9,7 +9,8 @@ timeout). After each SIGKILL the same command is run again until the issue is se
 The fake's record of accepted recipients is then compared with the ledger:
 
 * every member the ledger calls accepted was accepted by the fake exactly once;
-* members of batches the ledger calls unknown were accepted at most once;
+* members of batches the ledger calls unknown were accepted at most once, and every
+  unknown batch had its request started (killed in backoff or before: pending again);
 * nobody else was accepted, and nobody is missing from accepted + unknown.
 """
 
@@ -130,6 +131,10 @@ def _check_exactly_once(
     with transaction(sessions) as session:
         accepted = ledger_repo.recipients_with_outcome(session, issue_id, BatchStatus.ACCEPTED)
         unknown = ledger_repo.recipients_with_outcome(session, issue_id, BatchStatus.UNKNOWN)
+        unknown_batches = ledger_repo.batch_infos(session, issue_id, [BatchStatus.UNKNOWN])
+    # Only a batch whose request had started may be unknown (a kill in backoff or before
+    # the request leaves the batch pending, and it is sent again).
+    assert all(b.request_started_at is not None for b in unknown_batches), unknown_batches
     email = dict(zip(audience.ids, audience.emails, strict=True))
     accepted_emails = {email[s] for s in accepted}
     unknown_emails = {email[s] for s in unknown}

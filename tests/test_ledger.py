@@ -151,17 +151,28 @@ def test_claim_then_record_each_outcome(sessions: sessionmaker[Session]) -> None
 
 
 def test_resume_from_every_batch_state(sessions: sessionmaker[Session]) -> None:
-    """pending stays, sending -> unknown, accepted stays, failed -> pending, unknown stays."""
-    _, ledger = _started(sessions, 5, batch_size=1)
+    """pending stays, sending -> unknown once its request started (else pending),
+    accepted stays, failed -> pending, unknown stays."""
+    _, ledger = _started(sessions, 7, batch_size=1)
     for batch_no, status in [
         (2, BatchStatus.SENDING),
         (3, BatchStatus.ACCEPTED),
         (4, BatchStatus.FAILED),
         (5, BatchStatus.UNKNOWN),
+        (6, BatchStatus.SENDING),
+        (7, BatchStatus.SENDING),
     ]:
         assert ledger.claim(batch_no) is not None
         if status != BatchStatus.SENDING:
             assert ledger.record(Outcome(batch_no, status))
+    assert ledger.request_starting(2)  # its request may have left
+    # 6 is still building its body; 7 was refused (429) and waits out its backoff.
+    assert ledger.request_starting(7) and ledger.request_refused(7)
+    with transaction(sessions) as session:
+        started = {
+            b.batch_no: b.request_started_at for b in repo.batch_infos(session, ledger.issue_id)
+        }
+    assert started[2] is not None and started[6] is None and started[7] is None
     # The process dies here; a new one resumes once the old lease has gone.
     with transaction(sessions) as session:
         issue_repo.release_lease(session, ledger.issue_id, ledger.owner)
@@ -169,22 +180,43 @@ def test_resume_from_every_batch_state(sessions: sessionmaker[Session]) -> None:
     second.begin()
     recovery = second.recover()
     assert recovery.became_unknown == [2]
+    assert recovery.back_to_pending == [6, 7]
     assert recovery.failed_retried == [4]
     assert recovery.unknown_resent == []
-    assert second.pending_batches() == [1, 4]
+    assert second.pending_batches() == [1, 4, 6, 7]
     assert _statuses(second) == {
         1: BatchStatus.PENDING,
         2: BatchStatus.UNKNOWN,
         3: BatchStatus.ACCEPTED,
         4: BatchStatus.PENDING,
         5: BatchStatus.UNKNOWN,
+        6: BatchStatus.PENDING,
+        7: BatchStatus.PENDING,
     }
     with transaction(sessions) as session:
         unknown = repo.recipients_with_outcome(session, ledger.issue_id, BatchStatus.UNKNOWN)
         assert len(unknown) == 2
+        infos = {b.batch_no: b for b in repo.batch_infos(session, ledger.issue_id)}
+    # The unknown batch keeps the time its request started, and says why it is unknown.
+    assert infos[2].request_started_at == started[2]
+    assert "request had started" in (infos[2].error or "")
     # Only when asked are unknown batches sent again.
     assert second.recover(resend_unknown=True).unknown_resent == [2, 5]
-    assert second.pending_batches() == [1, 2, 4, 5]
+    assert second.pending_batches() == [1, 2, 4, 5, 6, 7]
+
+
+def test_a_request_start_is_refused_once_the_batch_is_not_ours(
+    sessions: sessionmaker[Session],
+) -> None:
+    _, ledger = _started(sessions, 2, batch_size=1)
+    assert ledger.request_starting(1) is False  # never claimed: no request may start
+    assert ledger.claim(1) is not None
+    with transaction(sessions) as session:
+        issue_repo.release_lease(session, ledger.issue_id, ledger.owner)
+    other = Ledger(sessions, ledger.issue_id)
+    other.begin()
+    other.recover()  # the batch went back to pending under the new owner
+    assert ledger.request_starting(1) is False
 
 
 def test_finish_decides_sent_failed_or_still_sending(

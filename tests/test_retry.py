@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import threading
 import time
@@ -9,12 +10,13 @@ import time
 import pytest
 
 from newsletter.delivery.pacing import Pacer
-from newsletter.delivery.retry import RetryPolicy, call_with_retry, send_with_retry
+from newsletter.delivery.retry import RetryPolicy, RetryWindow, call_with_retry, send_with_retry
 from newsletter.delivery.senders.base import SendResult
 from newsletter.delivery.senders.memory import MemorySender
 from newsletter.errors import (
     DeliveryError,
     SendAuthError,
+    SendGaveUpError,
     SendOutcomeUnknownError,
     SendRejectedError,
     SendRetryableError,
@@ -231,3 +233,77 @@ def test_pacer_is_thread_safe_in_real_time() -> None:
         thread.join()
     # 40 requests at 200/s need at least 39/200 s, whatever the interleaving.
     assert time.monotonic() - started >= 39 / 200 - 0.01
+
+
+# -- the retry window and the provider's budget ------------------------------------------
+
+
+class WindowClock:
+    """A UTC clock that sleeping moves forward."""
+
+    def __init__(self) -> None:
+        self.now = dt.datetime(2026, 12, 1, 14, 0, tzinfo=dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+
+
+def test_without_a_count_limit_429s_are_retried_until_the_window_closes() -> None:
+    clock = WindowClock()
+    sender = MemorySender()
+    sender.fail_next(SendRetryableError("429 slow down", retry_after=10.0), times=1000)
+    window = RetryWindow(clock() + dt.timedelta(minutes=5), clock, "the test window closed")
+    policy = RetryPolicy(max_attempts=None, jitter=0.0, poll_interval=1000)
+    with pytest.raises(SendGaveUpError, match=r"before the test window closed \(31 attempts;"):
+        send_with_retry(
+            sender, BODY, batch_key="k", policy=policy, sleep=clock.sleep, window=window
+        )
+    assert sender.attempts == 31  # at 0, 10, ... 300 s; then no wait past the close
+    assert clock() <= window.closes_at
+
+
+def test_a_clock_that_stands_still_cannot_make_the_retries_endless() -> None:
+    frozen = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    sender = MemorySender()
+    sender.fail_next(SendRetryableError("503"), times=1000)
+    window = RetryWindow(frozen + dt.timedelta(seconds=60), lambda: frozen)
+    policy = RetryPolicy(max_attempts=None, base_delay=5.0, max_delay=5.0, poll_interval=1000)
+    with pytest.raises(SendGaveUpError, match="retry window closed"):
+        send_with_retry(
+            sender,
+            BODY,
+            batch_key="k",
+            policy=policy,
+            sleep=Sleeps(),
+            window=window,
+            rng=random.Random(1),
+        )
+    assert sender.attempts < 1000
+
+
+def test_retries_need_a_window_or_a_count() -> None:
+    with pytest.raises(ValueError, match="max_attempts"):
+        call_with_retry(lambda: 1, policy=RetryPolicy(max_attempts=None))
+
+
+def test_pacer_counts_the_budget_down_with_requests_in_flight() -> None:
+    t = FakeTime()
+    pacer = Pacer(clock=t.clock, wall_clock=t.clock, sleep=t.sleep)
+    for _ in range(3):
+        pacer.wait()  # three requests out
+    # The first answer: 5 left in this window, but two requests are still out.
+    pacer.done(SendResult(202, "m", rate_limit_remaining=5, rate_limit_reset=t.now + 4))
+    assert [pacer.wait() for _ in range(2)] == [0.0, 0.0]  # budget 3 -> 1 (the low water)
+    assert pacer.wait() == pytest.approx(4.0)  # spent: everyone waits for the reset
+
+
+def test_a_429_pauses_every_thread_until_its_reset() -> None:
+    t = FakeTime()
+    pacer = Pacer(clock=t.clock, wall_clock=t.clock, sleep=t.sleep)
+    pacer.wait()
+    pacer.done(retry_after=3.0)
+    assert pacer.paused_until == pytest.approx(t.now + 3.0)
+    assert pacer.wait() == pytest.approx(3.0)

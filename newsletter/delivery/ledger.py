@@ -4,8 +4,13 @@ The rules that make a send safe under ``kill -9`` at any instant:
 
 * a batch is claimed (pending -> sending, committed) *before* its request goes out, and
   its outcome is recorded (accepted / failed / unknown) *after*, in its own commit;
-* a batch found in ``sending`` when a send resumes was in flight when its process died:
-  it becomes ``unknown`` and is never resent unless a person says so;
+* just before a claimed batch's request is written, ``request_started_at`` is committed;
+  it is cleared again when SendGrid answers with a refusal (429/5xx) before a retry;
+* a batch found in ``sending`` when a send resumes belonged to a process that died: if
+  its request had started it becomes ``unknown`` and is never resent unless a person
+  says so; if not (still building its body, or waiting out a backoff) it is ``pending``;
+* the writes around a request (claim, request start, outcome) are retried on a fresh
+  connection for up to ``RECONNECT_SECONDS`` when the database connection drops;
 * one process at a time holds the issue's lease; a lease whose holder died on this host
   is taken over at once, one held from another host only once it expires.
 
@@ -15,131 +20,46 @@ All writes go through the ``storage`` repositories; this module holds no SQL.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import socket
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.errors import ConflictError, IssueStateError
-from newsletter.render.model import RenderedIssue
-from newsletter.storage.db import transaction
+from newsletter.delivery.journal import JournalEntry, OutcomeJournal
+from newsletter.delivery.ledger_model import (
+    ClaimedBatch,
+    Outcome,
+    QueuedRow,
+    Recovery,
+    StageGroup,
+    lease_is_live,
+    new_lease_owner,
+    verify_approval,
+)
+from newsletter.errors import ConflictError, DatabaseUnavailableError, IssueStateError
+from newsletter.storage.db import RECONNECT_SECONDS, retrying_transaction, transaction
 from newsletter.storage.models import BatchStatus, Issue, IssueStatus, utcnow
 from newsletter.storage.repositories import issues as issue_repo
 from newsletter.storage.repositories import ledger as repo
 from newsletter.storage.repositories.ledger import LedgerCounts
 
+__all__ = [
+    "ClaimedBatch",
+    "Ledger",
+    "Outcome",
+    "QueuedRow",
+    "Recovery",
+    "StageGroup",
+    "lease_is_live",
+    "new_lease_owner",
+    "verify_approval",
+]
+
+T = TypeVar("T")
+
 LEASE_SECONDS = 60.0
 SNAPSHOT_CHUNK_ROWS = 50_000
 SKIP_REASON = "not sendable at send time"
-
-# (subscriber_id, email, name, first_name): one recipient of a claimed batch.
-QueuedRow = tuple[int, str, str | None, str | None]
-
-
-@dataclass(frozen=True)
-class ClaimedBatch:
-    """A batch this process now owns (status ``sending``), with who is still in it."""
-
-    batch_no: int
-    recipients: list[QueuedRow]
-    newly_skipped: int
-    sg_batch_id: str | None = None
-    send_at: dt.datetime | None = None
-    """When SendGrid is to deliver it (None: at once, an unstaged send)."""
-
-
-@dataclass(frozen=True)
-class StageGroup:
-    """Members who share one ``send_at``; ``zones`` None means everyone on the list."""
-
-    send_at: dt.datetime
-    wanted: dt.datetime
-    zones: tuple[str, ...] | None = None
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "send_at": self.send_at.isoformat(),
-            "wanted": self.wanted.isoformat(),
-            "zones": None if self.zones is None else list(self.zones),
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, object]) -> StageGroup:
-        zones = data.get("zones")
-        return cls(
-            dt.datetime.fromisoformat(str(data["send_at"])),
-            dt.datetime.fromisoformat(str(data["wanted"])),
-            None if zones is None else tuple(str(z) for z in zones),  # type: ignore[attr-defined]
-        )
-
-
-@dataclass(frozen=True)
-class Recovery:
-    """What ``recover`` found from earlier runs."""
-
-    became_unknown: list[int]
-    failed_retried: list[int]
-    unknown_resent: list[int]
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How one claimed batch ended, as the runner reports it to the ledger."""
-
-    batch_no: int
-    status: BatchStatus
-    message_id: str | None = None
-    error: str | None = None
-    error_field: str | None = None
-    status_code: int | None = None
-
-
-def new_lease_owner(host: str | None = None) -> str:
-    """``host:pid:random``; ``host`` is ``NEWSLETTER_HOST_NAME`` (default: the host name)."""
-    return f"{host or socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def lease_is_live(
-    owner: str | None, until: dt.datetime | None, now: dt.datetime, *, host: str | None = None
-) -> bool:
-    """Whether another sender may still be working under this lease.
-
-    On this host (``host``, default the host name) a dead holder's process is seen at
-    once; a holder on another host is trusted until its lease expires.
-    """
-    if owner is None or until is None or until <= now:
-        return False
-    holder_host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if holder_host != (host or socket.gethostname()) or not pid_text.isdigit():
-        return True
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def verify_approval(issue: Issue) -> None:
-    """The stored snapshot must be exactly what was approved."""
-    current = RenderedIssue(issue.subject, issue.preheader, issue.html, issue.text).content_hash
-    if issue.approved_hash is None:
-        raise IssueStateError(
-            f"issue {issue.id} is not approved: run `newsletter issue approve {issue.id}`"
-        )
-    if issue.approved_hash != current or issue.content_hash != current:
-        raise IssueStateError(
-            f"issue {issue.id}: the stored content no longer matches what was approved "
-            f"(approved {issue.approved_hash[:12]}, now {current[:12]}); approve it again"
-        )
 
 
 class Ledger:
@@ -154,8 +74,12 @@ class Ledger:
         lease_seconds: float = LEASE_SECONDS,
         clock: Callable[[], dt.datetime] = utcnow,
         host: str | None = None,
+        reconnect_seconds: float = RECONNECT_SECONDS,
+        journal: OutcomeJournal | None = None,
     ) -> None:
         self.factory = factory
+        self.reconnect_seconds = reconnect_seconds
+        self.journal = journal
         self.issue_id = issue_id
         self.host = host
         self.owner = owner or new_lease_owner(host)
@@ -307,14 +231,18 @@ class Ledger:
     # -- resuming -----------------------------------------------------------------------
 
     def recover(self, *, resend_unknown: bool = False) -> Recovery:
-        """Settle what earlier runs left: in-flight -> unknown, failed -> pending."""
+        """Settle what earlier runs left: the journal's outcomes first, then in-flight ->
+        unknown (or pending, if its request never started), failed -> pending."""
+        journaled = self.journal.entries() if self.journal is not None else []
         with transaction(self.factory) as session:
-            inflight = repo.move_batches(
+            for entry in journaled:
+                self._store(session, entry.as_outcome())
+            inflight, not_started = repo.recover_inflight(
                 session,
                 self.issue_id,
-                from_status=BatchStatus.SENDING,
-                to_status=BatchStatus.UNKNOWN,
-                error="in flight when an earlier send process stopped; outcome unknown",
+                error=(
+                    "its request had started when an earlier send process stopped; outcome unknown"
+                ),
             )
             # A failed batch was refused, so nobody in it got the issue: safe to try again.
             failed = repo.move_batches(
@@ -331,7 +259,14 @@ class Ledger:
                     from_status=BatchStatus.UNKNOWN,
                     to_status=BatchStatus.PENDING,
                 )
-        return Recovery(became_unknown=inflight, failed_retried=failed, unknown_resent=resent)
+        if journaled and self.journal is not None:
+            self.journal.clear()
+        return Recovery(
+            became_unknown=inflight,
+            failed_retried=failed,
+            unknown_resent=resent,
+            back_to_pending=not_started,
+        )
 
     def pending_batches(self) -> list[int]:
         with transaction(self.factory) as session:
@@ -353,8 +288,8 @@ class Ledger:
         writer commits in between. A staged send stores the SendGrid batch id here, in
         the same commit, so it is in the ledger before the request can go out.
         """
-        send_at: dt.datetime | None = None
-        with transaction(self.factory) as session:
+
+        def work(session: Session, _attempt: int) -> ClaimedBatch | None:
             if not repo.claim_batch(
                 session,
                 self.issue_id,
@@ -364,6 +299,7 @@ class Ledger:
                 not_before=not_before,
             ):
                 return None
+            send_at: dt.datetime | None = None
             if sg_batch_id is not None:
                 send_at = repo.batch_send_at(session, self.issue_id, batch_no)
             rows = repo.batch_recipients(session, self.issue_id, batch_no, self.list_id)
@@ -381,23 +317,73 @@ class Ledger:
                     error="every recipient was skipped; no request sent",
                 )
             self._renew(session)
-        return ClaimedBatch(batch_no, keep, len(dropped), sg_batch_id, send_at)
+            return ClaimedBatch(batch_no, keep, len(dropped), sg_batch_id, send_at)
+
+        return self._write(work)
+
+    def request_starting(self, batch_no: int) -> bool:
+        """Commit that the batch's request is about to be written; False: not ours now."""
+        at = self._clock()
+        return self._write(
+            lambda session, _attempt: repo.set_request_started(session, self.issue_id, batch_no, at)
+        )
+
+    def request_refused(self, batch_no: int) -> bool:
+        """SendGrid answered with a refusal: no request of this batch is out any more."""
+        return self._write(
+            lambda session, _attempt: repo.set_request_started(
+                session, self.issue_id, batch_no, None
+            )
+        )
 
     def record(self, outcome: Outcome) -> bool:
-        """sending -> outcome, in its own commit; False if the batch was taken from us."""
-        with transaction(self.factory) as session:
-            moved = repo.record_outcome(
-                session,
-                self.issue_id,
-                outcome.batch_no,
-                outcome.status,
-                message_id=outcome.message_id,
-                error=outcome.error,
-                error_field=outcome.error_field,
-                status_code=outcome.status_code,
-            )
+        """sending -> outcome, in its own commit; False if the batch was taken from us.
+
+        When the database stays unreachable, the outcome goes to the local journal and
+        a ``DatabaseUnavailableError`` says that rerunning the send resumes.
+        """
+
+        def work(session: Session, attempt: int) -> bool:
+            moved = self._store(session, outcome)
+            if not moved and attempt > 1:
+                # An earlier try may have committed just before its connection died.
+                moved = repo.batch_outcome(session, self.issue_id, outcome.batch_no) == (
+                    outcome.status,
+                    outcome.message_id,
+                )
             self._renew(session)
-        return moved
+            return moved
+
+        try:
+            return self._write(work)
+        except DatabaseUnavailableError as exc:
+            if self.journal is not None:
+                self.journal.add(JournalEntry.of(outcome, str(exc)))
+            what = (
+                f"SendGrid accepted it (message id {outcome.message_id})"
+                if outcome.status == BatchStatus.ACCEPTED
+                else f"its outcome was {outcome.status.value}"
+            )
+            raise DatabaseUnavailableError(
+                f"issue {self.issue_id}: recording batch {outcome.batch_no} failed for "
+                f"{self.reconnect_seconds:g} s ({what}): {exc}. The send stopped; once the "
+                f"database is back, `newsletter issue send {self.issue_id}` resumes it"
+            ) from exc
+
+    def _store(self, session: Session, outcome: Outcome) -> bool:
+        return repo.record_outcome(
+            session,
+            self.issue_id,
+            outcome.batch_no,
+            outcome.status,
+            message_id=outcome.message_id,
+            error=outcome.error,
+            error_field=outcome.error_field,
+            status_code=outcome.status_code,
+        )
+
+    def _write(self, work: Callable[[Session, int], T]) -> T:
+        return retrying_transaction(self.factory, work, seconds=self.reconnect_seconds)
 
     def settle_step(
         self,

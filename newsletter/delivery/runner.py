@@ -1,11 +1,13 @@
 """The send runner: worker threads claim, send and record batches of one ledger.
 
-Each worker claims its batch (commit) before the request and records the outcome
+Each worker claims its batch (commit) before the request, commits the moment each try's
+request starts (and clears it when SendGrid refuses that try), and records the outcome
 (commit) after it, each through its own short session. Doing the database work on the
 workers rather than on one coordinating thread lets SQLite, which releases the GIL,
 run while other workers build bodies. The main thread only hands out batch numbers,
 keeps the lease alive and reports progress. A ``should_stop`` callable (set by signal
 handlers) stops new claims and lets requests already in flight finish and be recorded.
+Retries of a batch go on until its ``RetryWindow`` closes (``delivery.retry``).
 """
 
 from __future__ import annotations
@@ -17,25 +19,33 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import TypeVar
 
 from newsletter.delivery.ledger import ClaimedBatch, Ledger, Outcome
 from newsletter.delivery.pacing import Pacer
 from newsletter.delivery.payload import MessageTemplate, Recipient, build_body, encode_body
-from newsletter.delivery.retry import RetryPolicy, call_with_retry, send_with_retry
-from newsletter.delivery.senders.base import Sender
+from newsletter.delivery.retry import RetryPolicy, RetryWindow, call_with_retry
+from newsletter.delivery.senders.base import Sender, SendResult
 from newsletter.errors import (
     NewsletterError,
     SendAuthError,
+    SendGaveUpError,
     SendOutcomeUnknownError,
     SendRejectedError,
     SendRetryableError,
+    StorageError,
 )
 from newsletter.render.model import substitutions
 from newsletter.storage.models import BatchStatus, utcnow
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 HEARTBEAT_SECONDS = 5.0
+RUNNER_POLICY = RetryPolicy(max_attempts=None)
+"""No count limit: the batch's ``RetryWindow`` decides when to give up."""
+DEFAULT_WINDOW = dt.timedelta(hours=1)
+"""The retry window of a runner made without one (``send_issue`` always gives one)."""
 
 UnsubscribeUrl = Callable[[int], str]
 """subscriber id -> that person's one-click unsubscribe URL for this list."""
@@ -71,6 +81,10 @@ class RunResult:
     lease_lost: bool = False
 
 
+class _BatchLost(Exception):
+    """The batch stopped being ours (another process took the issue over) before a try."""
+
+
 @dataclass(frozen=True)
 class _Done:
     outcome: Outcome
@@ -97,13 +111,15 @@ class SendRunner:
         on_batch: Callable[[BatchEvent], None] | None = None,
         sleep: Callable[[float], object] = time.sleep,
         staging: Staging | None = None,
+        window: RetryWindow | None = None,
     ) -> None:
         self.ledger = ledger
         self.sender = sender
         self.template = template
         self.unsubscribe_url = unsubscribe_url
         self.concurrency = max(1, concurrency)
-        self.policy = policy or RetryPolicy()
+        self.policy = policy or RUNNER_POLICY
+        self.window = window or RetryWindow(utcnow() + DEFAULT_WINDOW)
         self.pacer = pacer or Pacer()
         self.should_stop = should_stop
         self.on_batch = on_batch
@@ -170,6 +186,8 @@ class SendRunner:
             event = BatchEvent(batch_no, BatchStatus.ACCEPTED, 0, claimed.newly_skipped)
             return _Done(Outcome(batch_no, BatchStatus.ACCEPTED), 0, event)
         done = self._send(claimed)
+        if done is None:
+            return None
         if not self.ledger.record(done.outcome):
             log.warning("batch %s was taken over before its outcome was recorded", batch_no)
         return done
@@ -182,8 +200,15 @@ class SendRunner:
                 # An id we never heard of is harmless (nothing carries it): ask again.
                 raise SendRetryableError(str(exc)) from exc
 
+        return self._retrying(attempt)
+
+    def _retrying(self, attempt: Callable[[], T]) -> T:
         return call_with_retry(
-            attempt, policy=self.policy, sleep=self.sleep, should_stop=self.should_stop
+            attempt,
+            policy=self.policy,
+            sleep=self.sleep,
+            should_stop=self.should_stop,
+            window=self.window,
         )
 
     def _emit(self, event: BatchEvent) -> None:
@@ -208,7 +233,25 @@ class SendRunner:
             )
         )
 
-    def _send(self, claimed: ClaimedBatch) -> _Done:
+    def _try_once(self, batch_no: int, body: bytes) -> SendResult:
+        """One paced try: commit its start, send, and clear the start on a refusal."""
+        self.pacer.wait()
+        try:
+            if not self.ledger.request_starting(batch_no):
+                raise _BatchLost(batch_no)
+            result = self.sender.send(body, batch_key=f"{self.ledger.issue_id}-{batch_no}")
+        except SendRetryableError as exc:
+            # Answered with a refusal (or never sent): nothing of this try is out there.
+            self.pacer.done(retry_after=exc.retry_after)
+            self.ledger.request_refused(batch_no)
+            raise
+        except BaseException:
+            self.pacer.done()
+            raise
+        self.pacer.done(result)
+        return result
+
+    def _send(self, claimed: ClaimedBatch) -> _Done | None:
         batch_no = claimed.batch_no
 
         def done(
@@ -226,15 +269,10 @@ class SendRunner:
             # Nothing left this machine, so the batch failed cleanly and may be retried.
             return done(Outcome(batch_no, BatchStatus.FAILED, error=str(exc)))
         try:
-            self.pacer.wait()
-            result = send_with_retry(
-                self.sender,
-                body,
-                batch_key=f"{self.ledger.issue_id}-{batch_no}",
-                policy=self.policy,
-                sleep=self.sleep,
-                should_stop=self.should_stop,
-            )
+            result = self._retrying(lambda: self._try_once(batch_no, body))
+        except _BatchLost:
+            log.warning("batch %s was taken over before its request started", batch_no)
+            return None
         except SendAuthError as exc:
             # 401 means nothing was accepted: the batch goes back to pending for a rerun.
             outcome = Outcome(batch_no, BatchStatus.PENDING, error=str(exc), status_code=401)
@@ -249,16 +287,22 @@ class SendRunner:
                     status_code=exc.status,
                 )
             )
-        except SendRetryableError as exc:
-            status = BatchStatus.PENDING if self.should_stop() else BatchStatus.FAILED
-            return done(Outcome(batch_no, status, error=f"gave up retrying: {exc}"))
+        except SendGaveUpError as exc:
+            if exc.stopped:
+                return done(Outcome(batch_no, BatchStatus.PENDING, error=str(exc)))
+            error = f"{exc}; `newsletter issue send {self.ledger.issue_id}` tries it again"
+            return done(Outcome(batch_no, BatchStatus.FAILED, error=error))
         except SendOutcomeUnknownError as exc:
             return done(Outcome(batch_no, BatchStatus.UNKNOWN, error=str(exc)))
+        except StorageError:
+            # The ledger could not be written around a try (the database stayed away):
+            # stop. A start that never committed means that request was not sent, and the
+            # next resume sends the batch again; one that did makes it unknown.
+            raise
         except Exception as exc:
             # A bug below us after the request may have gone out: never assume it did not.
             error = f"{type(exc).__name__}: {exc}"
             return done(Outcome(batch_no, BatchStatus.UNKNOWN, error=error), fatal=exc)
-        self.pacer.observe(result)
         outcome = Outcome(
             batch_no, BatchStatus.ACCEPTED, message_id=result.message_id, status_code=result.status
         )

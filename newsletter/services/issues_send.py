@@ -8,6 +8,7 @@ and report. It never re-renders: the bodies come from the approved snapshot.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -17,6 +18,7 @@ from sqlalchemy import Engine
 
 from newsletter.audience.addresses import normalize_email
 from newsletter.audience.tokens import TokenSigner
+from newsletter.delivery.journal import OutcomeJournal
 from newsletter.delivery.ledger import Ledger, Recovery, StageGroup
 from newsletter.delivery.pacing import Pacer
 from newsletter.delivery.payload import MessageTemplate, Recipient, build_body, encode_body
@@ -24,9 +26,9 @@ from newsletter.delivery.retry import RetryPolicy, send_with_retry
 from newsletter.delivery.runner import BatchEvent, RunResult, SendRunner, Staging
 from newsletter.delivery.senders import Sender, make_sender
 from newsletter.delivery.settle import Settler, SettleReport
-from newsletter.errors import DeliveryError, IssueStateError, NotDueError
+from newsletter.errors import DeliveryError, IssueStateError, NotDueError, StorageError
 from newsletter.render.model import html_part, substitutions
-from newsletter.services import staging, timing
+from newsletter.services import send_window, staging, timing
 from newsletter.services.batch_settle import settle_silent
 from newsletter.services.issues import (
     IssueView,
@@ -42,6 +44,8 @@ from newsletter.storage.models import BatchStatus, Issue, IssueStatus, MailingLi
 from newsletter.storage.repositories import issues as issue_repo
 from newsletter.storage.repositories import lists
 from newsletter.storage.repositories.ledger import BatchInfo, LedgerCounts
+
+log = logging.getLogger(__name__)
 
 TEST_SUBJECT_PREFIX = "[TEST] "
 TEST_UNSUBSCRIBE_PATH = "/u/test-send-preview"
@@ -112,6 +116,7 @@ class SendReport:
                 "became_unknown": self.recovery.became_unknown,
                 "failed_retried": self.recovery.failed_retried,
                 "unknown_resent": self.recovery.unknown_resent,
+                "back_to_pending": self.recovery.back_to_pending,
             },
             "staged": bool(self.groups),
             "send_at": [g.send_at.isoformat() for g in self.groups],
@@ -167,6 +172,7 @@ def send_issue(
     send_now: bool = False,
     now: dt.datetime | None = None,
     clock: Callable[[], dt.datetime] = utcnow,
+    sleep: Callable[[float], object] = time.sleep,
 ) -> SendReport:
     """Stage (send), or resume, an approved issue; see ``docs/delivery.md``.
 
@@ -180,6 +186,8 @@ def send_issue(
     ``resend_batches`` limits that to those numbers, refusing any that is not unknown.
     Staged unknown batches the webhook shows were never received are resent here too
     (``batch_settle.settle_silent``).
+    Refusals (429, 5xx) are retried until the issue's send window closes
+    (``services.send_window``); ``clock`` and ``sleep`` drive those waits.
     """
     cfg.signing_key()  # before anything changes: the links must not be forgeable
     # ``now`` (the moment the person asked) decides the plan; the clock runs on for the rest.
@@ -191,7 +199,14 @@ def send_issue(
     started = time.monotonic()
     chosen = sender or make_sender(cfg)
     factory = session_factory(engine)
-    ledger = Ledger(factory, issue_id, lease_seconds=cfg.lease_seconds, host=cfg.host_name)
+    ledger = Ledger(
+        factory,
+        issue_id,
+        lease_seconds=cfg.lease_seconds,
+        host=cfg.host_name,
+        journal=OutcomeJournal(cfg.send_journal_dir, issue_id),
+        reconnect_seconds=cfg.db_reconnect_seconds,
+    )
     issue = ledger.begin(resend_unknown=resend_unknown, settle_staged=cfg.stage_sends)
     finished = False
     groups: list[StageGroup] = []
@@ -239,14 +254,12 @@ def send_issue(
             unsubscribe_url=unsubscribe_urls(cfg, issue.list_id),
             concurrency=cfg.send_concurrency,
             policy=policy,
-            pacer=Pacer(cfg.max_requests_per_second),
+            pacer=Pacer(cfg.max_requests_per_second, sleep=sleep),
             should_stop=should_stop,
             on_batch=on_batch,
-            staging=(
-                Staging(staging.MIN_STAGE_LEAD, bool(mailing_list.local_time), clock)
-                if groups
-                else None
-            ),
+            sleep=sleep,
+            window=send_window.run_window(cfg, issue.issue_date, started=clock(), clock=clock),
+            staging=_staging(groups, mailing_list, clock),
         )
         result = runner.run(pending)
         # Outcomes lost in this run are settled at once while their send_at is far off.
@@ -263,7 +276,7 @@ def send_issue(
     finally:
         if not finished:
             # Let a rerun in this same process start at once instead of waiting out the lease.
-            ledger.release()
+            _release(ledger)
     unknown = tuple(ledger.unknown_batches())
     return SendReport(
         issue_id=issue_id,
@@ -316,6 +329,21 @@ def _recover(ledger: Ledger, resend_unknown: bool, chosen: list[int] | None) -> 
         )
     ]
     return replace(recovery, unknown_resent=resent)
+
+
+def _release(ledger: Ledger) -> None:
+    try:
+        ledger.release()
+    except StorageError as exc:  # the database is gone: keep the error that got us here
+        log.warning("issue %s: could not release the send lease: %s", ledger.issue_id, exc)
+
+
+def _staging(
+    groups: list[StageGroup], mailing_list: MailingList, clock: Callable[[], dt.datetime]
+) -> Staging | None:
+    if not groups:
+        return None
+    return Staging(staging.MIN_STAGE_LEAD, bool(mailing_list.local_time), clock)
 
 
 def _merge(total: SettleReport, part: SettleReport) -> None:

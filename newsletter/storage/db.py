@@ -7,19 +7,24 @@ driven through psycopg 3.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.errors import SchemaError, StorageError
+from newsletter.errors import DatabaseUnavailableError, SchemaError, StorageError
+
+T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+RECONNECT_SECONDS = 60.0
+"""How long ``retrying_transaction`` keeps trying a fresh connection before giving up."""
 
 
 def normalize_url(url: str) -> str:
@@ -78,12 +83,49 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.commit()
     except SQLAlchemyError as exc:
         session.rollback()
-        raise StorageError(f"database error: {exc.__class__.__name__}: {exc}") from exc
+        kind = DatabaseUnavailableError if _connection_failed(exc) else StorageError
+        raise kind(f"database error: {exc.__class__.__name__}: {exc}") from exc
     except BaseException:
         session.rollback()
         raise
     finally:
         session.close()
+
+
+def _connection_failed(exc: SQLAlchemyError) -> bool:
+    """A lost or refused connection (or a locked/unreadable SQLite file): worth a retry."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError)
+
+
+def retrying_transaction(
+    factory: sessionmaker[Session],
+    work: Callable[[Session, int], T],
+    *,
+    seconds: float = RECONNECT_SECONDS,
+    sleep: Callable[[float], object] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> T:
+    """``work(session, attempt)`` in one transaction, retried on a fresh connection.
+
+    Only ``DatabaseUnavailableError`` is retried, with a backoff of 0.1 s doubling to 5 s,
+    for up to ``seconds``; then the last one is raised. ``attempt`` counts from 1, so a
+    retry can check whether an earlier try did commit before its connection died.
+    """
+    deadline = clock() + seconds
+    delay = 0.1
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            with transaction(factory) as session:
+                return work(session, attempt)
+        except DatabaseUnavailableError:
+            if clock() + delay > deadline:
+                raise
+            sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 def check_schema(engine: Engine) -> None:

@@ -1,8 +1,10 @@
-"""Faults the fake SendGrid can inject: a FIFO queue, plus optional seeded random faults.
+"""Faults the fake SendGrid can inject: a FIFO queue, a storm, and seeded random faults.
 
-A queued fault applies to the next mail-send request that passed authentication; random
-faults apply when the queue is empty, chosen with their own ``random.Random(seed)`` so a
-run can be replayed.
+A queued fault applies to the next mail-send request that passed authentication. A
+storm answers every request with one fault until a clock passes its end (``storm``:
+"429s for 25 seconds", on the caller's clock, so a test with a fast clock need not
+wait). Random faults apply when neither does, chosen with their own
+``random.Random(seed)`` so a run can be replayed.
 
 Kinds (``seconds`` means something different for each):
     429     answer 429 with ``X-RateLimit-Reset`` ``seconds`` ahead      (not accepted)
@@ -17,8 +19,9 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -66,6 +69,19 @@ class FaultPlan:
         self._queue: deque[Fault] = deque()
         self._random: list[tuple[Fault, float]] = []
         self._rng = random.Random(0)
+        self._storm: tuple[Fault, float, Callable[[], float]] | None = None
+
+    def storm(
+        self,
+        fault: Fault | FaultKind,
+        seconds: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Answer every request with ``fault`` for ``seconds`` of ``clock`` from now."""
+        chosen = fault if isinstance(fault, Fault) else Fault(fault)
+        with self._lock:
+            self._storm = (chosen, clock() + seconds, clock)
 
     def enqueue(self, faults: Iterable[Fault | FaultKind]) -> None:
         with self._lock:
@@ -91,6 +107,7 @@ class FaultPlan:
         with self._lock:
             self._queue.clear()
             self._random = []
+            self._storm = None
 
     def pending(self) -> int:
         with self._lock:
@@ -100,6 +117,11 @@ class FaultPlan:
         with self._lock:
             if self._queue:
                 return self._queue.popleft()
+            if self._storm is not None:
+                fault, until, clock = self._storm
+                if clock() < until:
+                    return fault
+                self._storm = None
             if not self._random:
                 return None
             draw = self._rng.random()

@@ -139,6 +139,9 @@ class SendBatch(Base):
     settle_rule: Mapped[str | None] = mapped_column(String(20))
     # processed/delivered webhook events carrying this batch's number (and batch id).
     events_seen: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # Committed just before a request's bytes are written; cleared once SendGrid definitely
+    # did not accept it (429/5xx answered). A batch found ``sending`` with none never left.
+    request_started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
 class Delivery(Base):

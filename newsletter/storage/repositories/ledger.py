@@ -70,6 +70,8 @@ class BatchInfo:
     settle_note: str | None = None
     settle_rule: str | None = None
     events_seen: int = 0
+    request_started_at: dt.datetime | None = None
+    """When the latest request started to be written (None: none may have left)."""
 
 
 @dataclass(frozen=True)
@@ -253,6 +255,7 @@ def batch_infos(
             settle_note=b.settle_note,
             settle_rule=b.settle_rule,
             events_seen=b.events_seen or 0,
+            request_started_at=b.request_started_at,
         )
         for b in session.scalars(stmt.execution_options(populate_existing=True))
     ]
@@ -356,8 +359,20 @@ def claim_batch(
         status=BatchStatus.SENDING.value,
         attempts=_B.attempts + 1,
         skipped=_B.skipped + newly_skipped,
+        request_started_at=None,
         **values,
     )
+
+
+def set_request_started(
+    session: Session, issue_id: int, batch_no: int, at: dt.datetime | None
+) -> bool:
+    """Mark (``at``) or clear (None) the start of a claimed batch's request.
+
+    Compare-and-set on ``sending``: False means the batch is no longer ours, and a
+    request about to start must not.
+    """
+    return _move_batch(session, issue_id, batch_no, BatchStatus.SENDING, request_started_at=at)
 
 
 def batch_send_at(session: Session, issue_id: int, batch_no: int) -> dt.datetime | None:
@@ -367,6 +382,17 @@ def batch_send_at(session: Session, issue_id: int, batch_no: int) -> dt.datetime
         )
     )
     return value
+
+
+def batch_outcome(
+    session: Session, issue_id: int, batch_no: int
+) -> tuple[BatchStatus, str | None] | None:
+    """A batch's status and message id (None when there is no such batch)."""
+    row = _run(
+        session,
+        select(_B.status, _B.message_id).where(_B.issue_id == issue_id, _B.batch_no == batch_no),
+    ).first()
+    return None if row is None else (BatchStatus(row[0]), row[1])
 
 
 def set_settle(
@@ -413,12 +439,20 @@ def record_outcome(
     error_field: str | None = None,
     status_code: int | None = None,
 ) -> bool:
-    """sending -> ``status`` after the request; True when it moved."""
+    """sending -> ``status`` after the request; True when it moved.
+
+    Pending and failed mean SendGrid did not take the request, so its start time is
+    cleared; accepted and unknown keep it (when the request that counts went out).
+    """
+    extra: dict[str, Any] = {}
+    if status in (BatchStatus.PENDING, BatchStatus.FAILED):
+        extra["request_started_at"] = None
     return _move_batch(
         session,
         issue_id,
         batch_no,
         BatchStatus.SENDING,
+        **extra,
         status=status.value,
         message_id=message_id,
         error=error,
@@ -437,8 +471,23 @@ def move_batches(
 ) -> list[int]:
     """Move every batch in ``from_status``; returns their numbers."""
     numbers = batch_numbers(session, issue_id, [from_status])
+    _move_numbers(
+        session, issue_id, numbers, from_status=from_status, to_status=to_status, error=error
+    )
+    return numbers
+
+
+def _move_numbers(
+    session: Session,
+    issue_id: int,
+    numbers: list[int],
+    *,
+    from_status: BatchStatus,
+    to_status: BatchStatus,
+    error: str | None,
+) -> None:
     if not numbers:
-        return []
+        return
     values: dict[str, Any] = {"status": to_status.value, "updated_at": utcnow()}
     if error is not None:
         values["error"] = error
@@ -448,7 +497,28 @@ def move_batches(
         .values(**values)
     )
     _run(session, stmt)
-    return numbers
+
+
+def recover_inflight(session: Session, issue_id: int, *, error: str) -> tuple[list[int], list[int]]:
+    """Batches left ``sending`` by a dead process: (became unknown, back to pending).
+
+    Only a batch whose request had started may have reached SendGrid; one still
+    building its body or waiting out a backoff had sent nothing that was accepted.
+    """
+    stmt = select(_B.batch_no, _B.request_started_at.is_not(None)).where(
+        _B.issue_id == issue_id, _B.status == BatchStatus.SENDING.value
+    )
+    rows = [(int(n), bool(started)) for n, started in _run(session, stmt)]
+    unknown = sorted(n for n, started in rows if started)
+    pending = sorted(n for n, started in rows if not started)
+    sending = BatchStatus.SENDING
+    _move_numbers(
+        session, issue_id, unknown, from_status=sending, to_status=BatchStatus.UNKNOWN, error=error
+    )
+    _move_numbers(
+        session, issue_id, pending, from_status=sending, to_status=BatchStatus.PENDING, error=None
+    )
+    return unknown, pending
 
 
 def ledger_counts(session: Session, issue_id: int) -> LedgerCounts:

@@ -1,0 +1,27 @@
+"""send batches: when the request of the current attempt started to be written
+
+Revision ID: v0014
+Revises: v0013
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "v0014"
+down_revision = "v0013"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("send_batches", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("request_started_at", sa.DateTime(timezone=True), nullable=True)
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("send_batches", schema=None) as batch_op:
+        batch_op.drop_column("request_started_at")
