@@ -1,7 +1,7 @@
 """send batches: when the request of the current attempt started to be written
 
-Revision ID: v0014
-Revises: v0013
+Revision ID: v0015
+Revises: v0014
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "v0014"
-down_revision = "v0013"
+revision = "v0015"
+down_revision = "v0014"
 branch_labels = None
 depends_on = None
 
