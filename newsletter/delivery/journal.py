@@ -8,8 +8,8 @@ next resume on this host applies the journal first (``Ledger.recover``), so the 
 ends as what really happened, with a note saying how it got there.
 
 Applying an entry is a compare-and-set from ``sending``, so applying it twice, or after
-another process settled the batch, changes nothing. The file holds addresses of no one:
-only batch numbers, message ids and error texts.
+another process settled the batch, changes nothing. The file lists no recipients:
+batch numbers, statuses, message ids and error texts only.
 """
 
 from __future__ import annotations
