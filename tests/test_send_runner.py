@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections import Counter
 from typing import Any
@@ -25,10 +26,12 @@ from newsletter.errors import (
 )
 from newsletter.render.model import FIRST_NAME_FALLBACK, FIRST_NAME_TAG, UNSUBSCRIBE_URL_TAG
 from newsletter.services.issues_send import SendReport, SendStart, send_issue
+from newsletter.services.unknown import unknown_batches
 from newsletter.settings import Settings, load_settings
 from newsletter.storage.db import transaction
 from newsletter.storage.models import BatchStatus, IssueStatus, SuppressionReason
 from newsletter.storage.repositories import issues as issue_repo
+from newsletter.storage.repositories import ledger as ledger_repo
 from newsletter.storage.repositories import memberships, suppressions
 
 FAST = RetryPolicy(max_attempts=4, base_delay=0.0, max_delay=0.0, jitter=0.0, poll_interval=0.01)
@@ -249,3 +252,28 @@ def test_stop_request_finishes_in_flight_and_resumes_later(
     again = _send(cfg, engine, issue_id, sender)
     assert again.ok
     assert sender.accepted_recipients() == Counter({e: 1 for e in audience.emails})
+
+
+def test_an_unknown_batch_keeps_the_time_its_request_started(
+    db_url: str, engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    audience = seed_audience(sessions, 20)
+    issue_id = make_issue(sessions, audience.list_id)
+    cfg = _cfg(db_url, batch_size=10, stage_sends=False)
+    sender = MemorySender()
+    sender.fail_batch(f"{issue_id}-2", SendOutcomeUnknownError("read timed out"), accepted=True)
+    before = dt.datetime.now(dt.UTC)
+    report = _send(cfg, engine, issue_id, sender)
+    (unknown,) = report.unknown
+    assert unknown.request_started_at is not None
+    assert before <= unknown.request_started_at <= dt.datetime.now(dt.UTC)
+    (listed,) = unknown_batches(engine, issue_id)
+    assert listed.request_started_at == unknown.request_started_at
+    # Accepted batches keep theirs too; nothing is left claimed without a request.
+    accepted = [b for b in report_batches(sessions, issue_id) if b.batch_no == 1]
+    assert accepted[0].request_started_at is not None
+
+
+def report_batches(sessions: sessionmaker[Session], issue_id: int) -> list[ledger_repo.BatchInfo]:
+    with transaction(sessions) as session:
+        return ledger_repo.batch_infos(session, issue_id)

@@ -47,7 +47,7 @@ class UnknownBatch:
         return cls(
             batch_no=info.batch_no,
             recipients=info.recipients - info.skipped,
-            request_started_at=None,
+            request_started_at=info.request_started_at,
             message_id=info.message_id,
             sg_batch_id=info.sg_batch_id,
             send_at=info.send_at,

@@ -1,7 +1,7 @@
 """send batches: when the request of the current attempt started to be written
 
-Revision ID: v0015
-Revises: v0014
+Revision ID: v0016
+Revises: v0015
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "v0015"
-down_revision = "v0014"
+revision = "v0016"
+down_revision = "v0015"
 branch_labels = None
 depends_on = None
 
