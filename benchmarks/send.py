@@ -59,6 +59,8 @@ def _env(db_url: str, fake_url: str, concurrency: int) -> dict[str, str]:
         NEWSLETTER_SEND_CONCURRENCY=str(concurrency),
         NEWSLETTER_BATCH_SIZE="1000",
         NEWSLETTER_OUTBOX_DIR=str(OUT / "outbox"),
+        # Sends refuse to sign links without a private key; this one signs benchmark mail only.
+        NEWSLETTER_SECRET_KEY="benchmark-only-signing-key-0123456789-abcdefghijklmnop",
     )
     return env
 
