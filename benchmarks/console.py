@@ -2,7 +2,7 @@
 
     python benchmarks/console.py [--members 1000000] [--issues 50] [--full 2]
                                  [--database-url postgresql+psycopg://postgres@127.0.0.1/postgres]
-                                 [--requests 30]
+                                 [--requests 30] [--keep NAME | --reuse NAME]
 
 Builds a scratch PostgreSQL database (dropped at the end) with MEMBERS people on one
 list and ISSUES sent issues with their events (see console_data.py: the newest FULL
@@ -12,6 +12,10 @@ and requests every console page REQUESTS times through the ASGI app in-process.
 Printed per page: median and p95. The bare limits, measured in the same run: a
 ``SELECT 1`` round trip, and a trivial signed-in page (the subscriber search without
 a query: session lookup, layout, nothing else). Budget: every page's median <= 300 ms.
+
+On a shared machine build the data once: ``--keep NAME`` builds it into database NAME
+and leaves it there; ``--reuse NAME`` migrates that database to the current head and
+measures it without rebuilding (drop it yourself afterwards: ``dropdb NAME``).
 """
 
 from __future__ import annotations
@@ -24,10 +28,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -38,7 +43,7 @@ from newsletter.delivery.senders import MemorySender
 from newsletter.services import users
 from newsletter.settings import load_settings
 from newsletter.storage import migrate
-from newsletter.storage.db import make_engine, session_factory
+from newsletter.storage.db import make_engine, normalize_url, session_factory
 from newsletter.storage.models import UserRole
 from newsletter.testing.databases import scratch_postgres
 from newsletter.web import create_app
@@ -81,15 +86,20 @@ def _pages(issue_id: int, article: str) -> list[tuple[str, str]]:
     ]
 
 
-def run(url: str, members: int, issues: int, full: int, requests: int) -> int:
+def run(url: str, members: int, issues: int, full: int, requests: int, *, build: bool) -> int:
     engine = make_engine(url)
+    started = time.perf_counter()
     migrate.upgrade(engine)
     slugs = sorted(check_library(REPO / "content").library.articles)
-    started = time.perf_counter()
-    fill(engine, members=members, issues=issues, full=full, slugs=slugs)
-    build_s = time.perf_counter() - started
     sessions = session_factory(engine)
-    users.add_user(sessions, ADMIN, UserRole.ADMIN, name="Bench", password=PASSWORD)
+    if build:
+        fill(engine, members=members, issues=issues, full=full, slugs=slugs)
+        users.add_user(sessions, ADMIN, UserRole.ADMIN, name="Bench", password=PASSWORD)
+    else:
+        with engine.connect() as conn:
+            members = int(conn.execute(text("SELECT count(*) FROM memberships")).scalar_one())
+            issues = int(conn.execute(text("SELECT count(*) FROM issues")).scalar_one())
+    build_s = time.perf_counter() - started
     with engine.connect() as conn:
         last_issue = int(conn.execute(text("SELECT max(id) FROM issues")).scalar_one())
         bare_sql = _timed(lambda: conn.execute(text("SELECT 1")).scalar_one(), requests * 3)
@@ -115,13 +125,13 @@ def run(url: str, members: int, issues: int, full: int, requests: int) -> int:
             )
             assert answer.status_code == 303, answer.text
             bare_page = _timed(lambda: client.get("/admin/subscribers"), requests)
-            rows = []
+            rows: list[tuple[str, str, float | None, float | None, int]] = []
             for name, path in _pages(last_issue, slugs[0]):
                 first = client.get(path)
                 if first.status_code != 200:
                     rows.append((name, path, None, None, first.status_code))
                     continue
-                times = _timed(lambda p=path: client.get(p), requests)
+                times = _timed(partial(client.get, path), requests)
                 rows.append((name, path, statistics.median(times), _p95(times), 200))
     engine.dispose()
     return _report(
@@ -156,7 +166,8 @@ def _report(
         f"console benchmark: {members:,} members, {issues} sent issues "
         f"({full} with a full ledger and outcomes), PostgreSQL, {requests} requests per page"
     )
-    print(f"  data build: {build_s:.0f} s")
+    print(f"  data build (or migrating a kept one): {build_s:.0f} s")
+    print(f"  load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"  bare limit: SELECT 1 median {statistics.median(bare_sql):.2f} ms")
     print(
         f"  bare limit: trivial signed-in page median {statistics.median(bare_page):.1f} ms, "
@@ -189,9 +200,26 @@ def main() -> int:
         ),
         help="a PostgreSQL server; a scratch database is made next to this one",
     )
+    kept = parser.add_mutually_exclusive_group()
+    kept.add_argument("--keep", metavar="NAME", help="build into database NAME and keep it")
+    kept.add_argument("--reuse", metavar="NAME", help="measure database NAME built by --keep")
     args = parser.parse_args()
-    with scratch_postgres(args.database_url, "nl_console_bench") as url:
-        return run(url, args.members, args.issues, min(args.full, args.issues), args.requests)
+    full = min(args.full, args.issues)
+    name = args.keep or args.reuse
+    if name is None:
+        with scratch_postgres(args.database_url, "nl_console_bench") as url:
+            return run(url, args.members, args.issues, full, args.requests, build=True)
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+        parser.error("NAME: lower-case letters, digits and underscores")
+    base = normalize_url(args.database_url).rsplit("/", 1)[0]
+    if args.keep:
+        admin = create_engine(normalize_url(args.database_url), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+    return run(
+        f"{base}/{name}", args.members, args.issues, full, args.requests, build=bool(args.keep)
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ work can evolve without touching each other.
 from __future__ import annotations
 
 from newsletter.storage.models.audience import (
+    ListMemberCount,
     MailingList,
     Membership,
     MembershipStatus,
@@ -51,6 +52,7 @@ __all__ = [
     "IssueStatus",
     "JobRun",
     "JobRunStatus",
+    "ListMemberCount",
     "MailingList",
     "Membership",
     "MembershipStatus",

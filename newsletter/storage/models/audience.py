@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from newsletter.storage.models.base import Base, UTCDateTime, string_enum, utcnow
@@ -95,6 +95,32 @@ class Membership(Base):
     unsubscribe_source: Mapped[str | None] = mapped_column(String(200))
     # Set (compare-and-set) before the welcome email goes out: at most one per membership.
     welcomed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class ListMemberCount(Base):
+    """Members per list, status and confirmation, kept by database triggers (v0014).
+
+    Written only by the triggers on ``memberships`` (see the migration), so no write
+    path can forget them. On PostgreSQL each transaction adds to rows of its own
+    (``slot`` = its transaction id), so writers never wait on each other; on SQLite
+    everything is in slot 0. A count is the sum over the slots of its key;
+    ``member_counts.fold`` merges the other slots into slot 0 now and then.
+    """
+
+    __tablename__ = "list_member_counts"
+    __table_args__ = (
+        UniqueConstraint(
+            "list_id", "status", "confirmed", "slot", name="uq_list_member_counts_key"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # No foreign key: a deleted list's rows sum to zero and are folded away.
+    list_id: Mapped[int] = mapped_column()
+    status: Mapped[str] = mapped_column(String(20))
+    confirmed: Mapped[bool] = mapped_column()
+    slot: Mapped[int] = mapped_column(BigInteger)
+    members: Mapped[int] = mapped_column(BigInteger)
 
 
 class PreferenceChange(Base):

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from newsletter.storage.models import Membership, MembershipStatus, Subscriber, Suppression
+from newsletter.storage.repositories import member_counts
 from newsletter.storage.repositories.subscribers import IN_CHUNK
 
 
@@ -90,11 +91,11 @@ def sendable_ids(session: Session, list_id: int, subscriber_ids: Sequence[int]) 
 def count_sendable(session: Session, list_id: int) -> int:
     """Confirmed subscribers of the list minus the suppressed and the paused ones.
 
-    Two indexed counts instead of one join of every member with ``subscribers``: the
-    first is an index-only range of ``ix_memberships_list_status``, the second starts
-    from ``suppressions`` (small next to an audience) and probes the unique keys. The
-    result is the same as counting ``_sendable_condition`` rows, at a fraction of the
-    cost for a million members.
+    Small reads instead of one join of every member with ``subscribers``: the confirmed
+    count is the trigger-kept ``list_member_counts``; the suppressed start from
+    ``suppressions`` (small next to an audience) and probe the unique keys; the paused
+    are found by the pause's index. The result is the same as counting
+    ``_sendable_condition`` rows, at a fraction of the cost for a million members.
     """
     m = Membership
     confirmed = [
@@ -102,7 +103,7 @@ def count_sendable(session: Session, list_id: int) -> int:
         m.status == MembershipStatus.SUBSCRIBED,
         m.confirmed_at.is_not(None),
     ]
-    members = session.scalar(select(func.count()).select_from(m).where(*confirmed))
+    members = member_counts.confirmed_subscribed(session, list_id)
     suppressed = session.scalar(
         select(func.count())
         .select_from(Suppression)

@@ -6,10 +6,11 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from newsletter.storage.models import MailingList, Membership, MembershipStatus, utcnow
+from newsletter.storage.repositories import member_counts
 from newsletter.storage.repositories.subscribers import (
     IN_CHUNK,
     bulk_insert_ignoring_conflicts,
@@ -171,15 +172,11 @@ def for_subscriber(session: Session, subscriber_id: int) -> list[tuple[Membershi
 
 
 def counts_by_status(session: Session) -> dict[int, dict[MembershipStatus, int]]:
-    """Per list id: how many memberships in each status (absent statuses are 0)."""
-    counts: dict[int, dict[MembershipStatus, int]] = {}
-    stmt = select(Membership.list_id, Membership.status, func.count()).group_by(
-        Membership.list_id, Membership.status
-    )
-    for list_id, status, count in session.execute(stmt):
-        per_list = counts.setdefault(list_id, dict.fromkeys(MembershipStatus, 0))
-        per_list[MembershipStatus(status)] = count
-    return counts
+    """Per list id: how many memberships in each status (absent statuses are 0).
+
+    From the trigger-kept ``list_member_counts``, not a scan of the memberships.
+    """
+    return member_counts.by_status(session)
 
 
 def claim_welcome(

@@ -2,7 +2,7 @@
 
 Every web worker and scheduler reads the same rows, so they all report the same truth.
 Each query is a GROUP BY over a small table (batches, issues, job runs, event counts)
-or an index-only scan; none touches the raw events or the deliveries.
+or the trigger-kept member counts; none touches the raw events or the deliveries.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from newsletter.storage.models import (
     IssueStatus,
     JobRun,
     MailingList,
-    Membership,
     SendBatch,
     WebhookEvent,
 )
+from newsletter.storage.repositories import member_counts
 
 
 def _value(raw: object) -> str:
@@ -54,13 +54,15 @@ def pending_events(session: Session) -> int:
 
 
 def members_by_status(session: Session) -> dict[tuple[str, str], int]:
-    """(list slug, membership status) -> members (an index-only scan per list)."""
-    query = (
-        select(MailingList.slug, Membership.status, func.count())
-        .join(MailingList, MailingList.id == Membership.list_id)
-        .group_by(MailingList.slug, Membership.status)
-    )
-    return {(str(slug), _value(s)): int(n) for slug, s, n in session.execute(query)}
+    """(list slug, membership status) -> members, from the trigger-kept counts."""
+    slugs = {i: s for i, s in session.execute(select(MailingList.id, MailingList.slug))}
+    return {
+        (str(slugs[list_id]), _value(status)): n
+        for list_id, per_list in member_counts.by_status(session).items()
+        if list_id in slugs
+        for status, n in per_list.items()
+        if n
+    }
 
 
 def job_runs_by_status(session: Session) -> dict[tuple[str, str], int]:

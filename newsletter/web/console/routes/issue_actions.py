@@ -1,8 +1,8 @@
-"""``POST /admin/issues/{id}/test|approve|cancel|reschedule|rebuild``.
+"""``POST /admin/issues/{id}/test|approve|cancel|reschedule|rebuild|send``.
 
 Each calls the same service as the CLI command of the same name and records who did it.
-Approve and cancel first show a confirmation that says exactly when the issue goes out
-(or that it never will); only the confirmed form (``confirm=yes``) acts.
+Approve, cancel and send first show a confirmation that says exactly when the issue
+goes out (or that it never will); only the confirmed form (``confirm=yes``) acts.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from newsletter.errors import AddressError, DeliveryError, FieldError, IssueStateError
-from newsletter.services import audit, issues, queue, review
+from newsletter.services import audit, issues, queue, review, send_start
 from newsletter.services.issues_send import send_test
 from newsletter.services.timing import describe_date, describe_time, due_time
 from newsletter.web.console.auth import Actor, Approver, Editor
@@ -79,7 +80,14 @@ def _goes_out(state: WebState, day: dt.date) -> str:
 
 
 def _confirm(
-    request: Request, *, title: str, message: str, action: str, button: str, danger: bool = False
+    request: Request,
+    *,
+    title: str,
+    message: str,
+    action: str,
+    button: str,
+    danger: bool = False,
+    keep: dict[str, str] | None = None,
 ) -> HTMLResponse:
     return render(
         request,
@@ -90,6 +98,7 @@ def _confirm(
         button=button,
         danger=danger,
         back=action.rsplit("/", 1)[0],
+        keep=keep or {},
     )
 
 
@@ -201,3 +210,54 @@ async def rebuild(request: Request, issue_id: IssueId, actor: Editor) -> Respons
         _record, state, actor, "issue.rebuild", fresh.id, f"rebuilt from issue {issue_id}"
     )
     return _done(fresh.id, "rebuilt")
+
+
+@router.post("/{issue_id}/send", response_class=HTMLResponse)
+async def send(
+    request: Request,
+    issue_id: IssueId,
+    actor: Approver,
+    confirm: Annotated[str, Form(max_length=3)] = "",
+    deliver: Annotated[str, Form(max_length=3)] = "due",
+) -> Response:
+    """Stage an approved issue as ``issue send`` does; the send runs after the response."""
+    state = get_state(request)
+    deliver_now = deliver == "now"
+    asked = dt.datetime.now(dt.UTC)
+    try:
+        plan = await run_in_threadpool(
+            send_start.plan_send,
+            state.settings,
+            state.engine,
+            issue_id,
+            deliver_now=deliver_now,
+            now=asked,
+        )
+    except IssueStateError as exc:
+        return await run_in_threadpool(
+            issue_page, request, issue_id, errors={"send": [str(exc)]}, status_code=409
+        )
+    what = plan.describe(state.settings.zone)
+    if confirm != "yes":
+        return _confirm(
+            request,
+            title=f"Send issue #{issue_id}?",
+            message=f"“{plan.subject}”. {what} This cannot be undone from the console.",
+            action=f"/admin/issues/{issue_id}/send",
+            button="Send now",
+            keep={"deliver": "now" if deliver_now else "due"},
+        )
+    await run_in_threadpool(_record, state, actor, "issue.send", issue_id, what)
+    answer = _done(issue_id, "sending")
+    # After the response (like the welcome email): the page never waits for the batches.
+    answer.background = BackgroundTask(
+        send_start.run_send,
+        state.settings,
+        state.engine,
+        issue_id,
+        actor=actor.email,
+        deliver_now=deliver_now,
+        now=asked,
+        sender=state.sender,
+    )
+    return answer

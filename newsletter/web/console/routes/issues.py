@@ -20,6 +20,7 @@ from newsletter.services import audit, issues, queue, review
 from newsletter.services.compose import compose_options, send_dates
 from newsletter.services.timing import describe_time
 from newsletter.storage.db import transaction
+from newsletter.storage.models import BatchStatus
 from newsletter.storage.repositories import calendar as calendar_repo
 from newsletter.web.console.auth import Actor, Editor
 from newsletter.web.console.pages import render
@@ -214,7 +215,30 @@ NOTICES = {
     "cancelled": "Cancelled. Nothing will be sent for this issue.",
     "rescheduled": "Moved. It goes out {when} once it is approved again.",
     "rebuilt": "Rebuilt from today's content as a new draft. Approve it to send it {when}.",
+    "sending": "The send has started; its progress shows below and its outcome in the history.",
 }
+
+
+def send_progress(view: issues.IssueView) -> dict[str, int] | None:
+    """Recipients and batches by outcome, for the issue page's delivery box."""
+    counts = view.counts
+    if counts is None or not counts.total_batches:
+        return None
+    pending = counts.recipients_in(BatchStatus.PENDING) + counts.recipients_in(BatchStatus.SENDING)
+    failed = counts.recipients_in(BatchStatus.FAILED)
+    unknown = counts.recipients_in(BatchStatus.UNKNOWN)
+    waiting = counts.batches_in(BatchStatus.PENDING) + counts.batches_in(BatchStatus.SENDING)
+    return {
+        "accepted": counts.recipients_in(BatchStatus.ACCEPTED),
+        "total": counts.total_recipients - counts.skipped,
+        "pending": pending,
+        "failed": failed,
+        "unknown": unknown,
+        "skipped": counts.skipped,
+        "batches": counts.total_batches,
+        "done_batches": counts.total_batches - waiting,
+        "problems": failed + unknown,
+    }
 
 
 def issue_page(
@@ -237,6 +261,8 @@ def issue_page(
         review=found,
         issue=found.issue,
         notice=notice,
+        notice_key=done,
+        progress=send_progress(found.issue),
         errors=errors or {},
         dates=send_dates(state.settings, state.settings.today()),
         history=audit.entries(state.sessions, target=audit.issue_target(issue_id), limit=50),
@@ -252,6 +278,13 @@ def issue_detail(
     done: Annotated[str, Query(max_length=20)] = "",
 ) -> HTMLResponse:
     return issue_page(request, issue_id, done=done)
+
+
+@router.get("/issues/{issue_id}/progress", response_class=HTMLResponse)
+def issue_progress(request: Request, issue_id: IssueId, actor: Editor) -> HTMLResponse:
+    """The delivery box alone (htmx polls it while the issue is sending)."""
+    view = issues.show_issue(get_state(request).engine, issue_id)
+    return render(request, "_send_progress.html", issue=view, progress=send_progress(view))
 
 
 @router.get("/issues/{issue_id}/frame", response_class=HTMLResponse)
