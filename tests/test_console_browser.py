@@ -59,6 +59,8 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 ARTICLE = "console-e2e-stretch"
 BLOCKING = ("serious", "critical")
 READERS = ("ana@example.org", "ben@example.org", "cy@example.org")
+# Pages whose tables become one card per row on a phone: nothing may scroll inside them.
+STACKED = {"users"}
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -137,6 +139,12 @@ class Visit:
             "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
         assert overflow <= 0, f"{name} scrolls sideways by {overflow}px at 375 px"
+        if name in STACKED:
+            inner = driver.execute_script(
+                "return Array.from(document.querySelectorAll('.table-wrap'))"
+                ".map(function (b) { return b.scrollWidth - b.clientWidth; })"
+            )
+            assert max(inner, default=0) <= 0, f"{name}: a table scrolls sideways in its box"
         _full_page(driver, ARTIFACTS / f"console-{name}-375.png")
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
         set_viewport(driver, 1280, 900)

@@ -76,6 +76,11 @@ def _url(route: APIRoute) -> str:
 def test_the_console_has_post_routes_to_check() -> None:
     paths = {r.path for r in POSTS}
     assert {"/admin/login", "/admin/logout"} <= paths
+    # The actions that send mail to the whole list are approvers' (the walk below checks
+    # the role, the CSRF refusal and the login redirect of each).
+    declared = {r.path: _declared(r) for r in POSTS}
+    assert declared["/admin/issues/{issue_id}/send"] == str(UserRole.APPROVER)
+    assert declared["/admin/issues/{issue_id}/approve"] == str(UserRole.APPROVER)
 
 
 @pytest.mark.parametrize("route", _ROUTES, ids=lambda r: f"{sorted(r.methods)[0]} {r.path}")

@@ -44,6 +44,17 @@ class SendPlan:
     local_time: bool
     """The list delivers at a local time in each member's zone; ``reaches_at`` is the first."""
 
+    @property
+    def undo(self) -> str:
+        """Whether and how the send can still be stopped once started."""
+        if not self.staged:
+            return "This cannot be undone."
+        return (
+            "Until 10 minutes before delivery it can still be stopped with "
+            f"`newsletter issue cancel {self.issue_id}` (or `pause`); the console has no "
+            "button for that yet."
+        )
+
     def describe(self, zone: ZoneInfo) -> str:
         """What happens, in one or two sentences, for the confirmation page."""
         who = f"{self.members:,} sendable members of list {self.list_slug}"

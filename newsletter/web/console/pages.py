@@ -102,6 +102,30 @@ def nav_for(actor: Actor | None, path: str) -> list[dict[str, Any]]:
     return items
 
 
+def wants_part(request: Request, target: str) -> bool:
+    """An htmx request that swaps only the element ``target`` (its id), not a history restore.
+
+    htmx sends ``HX-Target`` with the id it will swap; a history restore (the back button
+    after the cache was lost) asks for the whole page again, so it gets the whole page.
+    """
+    headers = request.headers
+    return (
+        headers.get("hx-request") == "true"
+        and headers.get("hx-history-restore-request") != "true"
+        and headers.get("hx-target") == target
+    )
+
+
+def render_part(request: Request, page: str, part: str, target: str, **values: Any) -> HTMLResponse:
+    """``part`` alone for htmx swapping ``target``, else the whole ``page`` (which includes it).
+
+    Either way the answer varies by those headers, so no cache hands one for the other.
+    """
+    answer = render(request, part if wants_part(request, target) else page, **values)
+    answer.headers["vary"] = "HX-Request, HX-Target, HX-History-Restore-Request"
+    return answer
+
+
 def render(
     request: Request,
     template: str,

@@ -22,7 +22,7 @@ from newsletter.errors import AudienceError
 from newsletter.services import audience, audience_console, audit
 from newsletter.storage.models import SuppressionReason, UserRole
 from newsletter.web.console.auth import Actor, Admin, Editor
-from newsletter.web.console.pages import render
+from newsletter.web.console.pages import render, render_part
 from newsletter.web.state import get_state
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -44,9 +44,11 @@ async def subscribers_page(
 ) -> HTMLResponse:
     query = q.strip()
     found = await run_in_threadpool(audience_console.search, get_state(request).sessions, query)
-    return render(
+    return render_part(
         request,
         "subscribers.html",
+        "_subscriber_results.html",
+        "subscriber-results",
         title="Subscribers",
         q=query,
         found=found,

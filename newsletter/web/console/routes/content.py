@@ -27,7 +27,7 @@ from newsletter.services.content_library import (
     browse,
 )
 from newsletter.web.console.auth import Editor
-from newsletter.web.console.pages import render
+from newsletter.web.console.pages import render, render_part
 from newsletter.web.state import get_state
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -70,9 +70,11 @@ async def library(
     view = await run_in_threadpool(
         browse, web.settings.content_dir, web.sessions, web.settings.today(), wanted
     )
-    return render(
+    return render_part(
         request,
         "content_library.html",
+        "_content_results.html",
+        "content-results",
         title="Content",
         view=view,
         wanted=wanted,

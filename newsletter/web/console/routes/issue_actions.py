@@ -242,7 +242,7 @@ async def send(
         return _confirm(
             request,
             title=f"Send issue #{issue_id}?",
-            message=f"“{plan.subject}”. {what} This cannot be undone from the console.",
+            message=f"“{plan.subject}”. {what} {plan.undo}",
             action=f"/admin/issues/{issue_id}/send",
             button="Send now",
             keep={"deliver": "now" if deliver_now else "due"},
