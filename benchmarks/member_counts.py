@@ -7,8 +7,9 @@ Imports the same generated CSV (ROWS new people, ``--confirmed``) with
 triggers keep ``list_member_counts``), once with the three triggers dropped (the bare
 limit: the same import with nothing maintained), after one uncounted warm-up. SQLite
 (row triggers) and PostgreSQL (statement triggers over transition tables) are both
-measured. Printed: each import's time, the median per variant and the ratio. Budget: the triggers add <= 10 % on
-PostgreSQL ("keep the bulk import fast"); SQLite's cost is reported.
+measured. Printed: each import's time, the median per variant and the ratio. Budget:
+the triggers add <= 10 % on PostgreSQL ("keep the bulk import fast"); SQLite's cost is
+reported.
 """
 
 from __future__ import annotations

@@ -363,6 +363,15 @@ def test_editor_to_approver_to_sent_issue_in_a_real_browser(site: Site) -> None:
         driver.find_element(By.XPATH, "//button[normalize-space()='Approve']").click()
         _wait_for(driver, lambda url: "done=approved" in url)
         assert show_issue(engine, issue_id).status == IssueStatus.APPROVED
+        # The approver's Send form and its confirmation; left unconfirmed, so the
+        # scheduler sends the issue below as it would any week.
+        visit.check("issue-approved")
+        driver.find_element(By.ID, "deliver-now").click()
+        driver.find_element(By.XPATH, "//button[normalize-space()='Send now…']").click()
+        _wait_for(driver, lambda url: url.endswith("/send"))
+        assert "SendGrid delivers it" in driver.find_element(By.TAG_NAME, "main").text
+        visit.check("confirm-send")
+        assert show_issue(engine, issue_id).status == IssueStatus.APPROVED
 
         view = show_issue(engine, issue_id)
         from newsletter.services.timing import due_time
@@ -393,5 +402,6 @@ def test_editor_to_approver_to_sent_issue_in_a_real_browser(site: Site) -> None:
             visit.check(name)
     engine.dispose()
     assert {
-        "login", "home", "compose", "issue", "issues", "audit", "confirm-approve", "users"
+        "login", "home", "compose", "issue", "issues", "audit", "confirm-approve", "users",
+        "issue-approved", "confirm-send",
     } <= set(visit.checked)  # fmt: skip

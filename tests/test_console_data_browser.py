@@ -19,9 +19,8 @@ from browser import chromium, free_port, served
 from console_support import EMAILS, PASSWORD
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 from test_web_support import REPO, Web, event, make_issue, open_web, subscribed
 
 from newsletter.services import users
@@ -134,9 +133,11 @@ def test_content_results_and_audience_pages_in_a_browser(site: tuple[str, int]) 
         form = driver.find_element(By.CSS_SELECTOR, "form.filters")
         Select(driver.find_element(By.ID, "kind")).select_by_value("tip")
         _wait(driver).until(
-            lambda d: "kind=tip" in d.current_url
-            and {c.text for c in d.find_elements(By.CSS_SELECTOR, "#content-results .badge")}
-            and "article" not in d.find_element(By.ID, "content-results").text.split()
+            lambda d: (
+                "kind=tip" in d.current_url
+                and {c.text for c in d.find_elements(By.CSS_SELECTOR, "#content-results .badge")}
+                and "article" not in d.find_element(By.ID, "content-results").text.split()
+            )
         )
         assert form.is_displayed()  # the same element: the page was not reloaded
         driver.get(f"{base}/admin/content/article/core-bracing-made-simple")
@@ -171,8 +172,7 @@ def test_content_results_and_audience_pages_in_a_browser(site: tuple[str, int]) 
         # htmx: the results follow the typing, without pressing Search.
         driver.find_element(By.ID, "q").send_keys("reader1")
         _wait(driver).until(
-            lambda d: "reader1@example.org"
-            in d.find_element(By.ID, "subscriber-results").text
+            lambda d: "reader1@example.org" in d.find_element(By.ID, "subscriber-results").text
         )
         assert "q=reader1" in driver.current_url  # pushed, so the result can be bookmarked
         driver.get(f"{base}/admin/subscribers?q=reader")
