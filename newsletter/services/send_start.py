@@ -50,8 +50,8 @@ class SendPlan:
         if not self.staged:
             return "This cannot be undone."
         return (
-            "Until 10 minutes before delivery it can still be stopped with "
-            f"`newsletter issue cancel {self.issue_id}` (or `pause`); the console has no "
+            "Until 10 minutes before delivery it can still be stopped from a terminal "
+            f"(newsletter issue cancel {self.issue_id}, or pause); the console has no "
             "button for that yet."
         )
 
@@ -62,7 +62,7 @@ class SendPlan:
         if not self.staged:
             return f"It is sent to {who} now and reaches inboxes within minutes ({when})."
         local = ", then at that local time in each member's zone" if self.local_time else ""
-        asked = "as soon as SendGrid allows, " if self.deliver_now else ""
+        asked = "as soon as possible, from " if self.deliver_now else ""
         return f"Staged now for {who}; SendGrid delivers it {asked}{when}{local}."
 
 
