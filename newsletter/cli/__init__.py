@@ -43,8 +43,6 @@ app = typer.Typer(
     # Pygments, which doubled the CPU time of ``newsletter --help``.
     rich_markup_mode=None,
 )
-
-
 @app.callback()
 def _shared_logging() -> None:
     # The same set-up as serve and the scheduler (masking included). Commands print their
