@@ -1,4 +1,4 @@
-"""What the member-count triggers (migration v0016) cost an import (issue #11).
+"""What the member-count triggers (migration v0017) cost an import (issue #11).
 
     python benchmarks/member_counts.py [--rows 200000] [--database-url URL] [--rounds 3]
 

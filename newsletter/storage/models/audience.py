@@ -98,7 +98,7 @@ class Membership(Base):
 
 
 class ListMemberCount(Base):
-    """Members per list, status and confirmation, kept by database triggers (v0016).
+    """Members per list, status and confirmation, kept by database triggers (v0017).
 
     Written only by the triggers on ``memberships`` (see the migration), so no write
     path can forget them. On PostgreSQL each transaction adds to rows of its own

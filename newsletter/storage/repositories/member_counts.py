@@ -1,6 +1,6 @@
 """Members per list and status, read from ``list_member_counts`` (kept by triggers).
 
-The triggers of migration v0016 write the table; nothing in Python does, except the
+The triggers of migration v0017 write the table; nothing in Python does, except the
 fold here, which merges the per-transaction rows PostgreSQL leaves into one per key. Reading is a
 ``GROUP BY`` over a few rows per list, whatever the audience size.
 """

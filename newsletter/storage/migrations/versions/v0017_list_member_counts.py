@@ -1,7 +1,7 @@
 """list member counts by status, kept by triggers on memberships
 
-Revision ID: v0016
-Revises: v0015
+Revision ID: v0017
+Revises: v0016
 
 The console's lists page counted every membership by status (a full scan: ~450 ms at
 1M members on PostgreSQL). The counts now live in ``list_member_counts``, written only
@@ -24,8 +24,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "v0016"
-down_revision = "v0015"
+revision = "v0017"
+down_revision = "v0016"
 branch_labels = None
 depends_on = None
 
