@@ -166,11 +166,12 @@ def test_pause_resume_and_cancel_a_staged_issue(ready: None) -> None:
     issue_id = str(built["id"])
     _ok("issue", "approve", issue_id)
     _ok("issue", "send", issue_id, "--yes")
-    paused = runner.invoke(app, ["issue", "pause", issue_id])
-    assert paused.exit_code == 0 and "1 staged batch(es) paused at SendGrid" in paused.output
-    resumed = runner.invoke(app, ["issue", "resume", issue_id, "--json"])
+    paused = runner.invoke(app, ["issue", "pause", issue_id, "--yes"])
+    assert paused.exit_code == 0
+    assert "1 staged batch(es) (5 people) were paused at SendGrid" in paused.output
+    resumed = runner.invoke(app, ["issue", "resume", issue_id, "--yes", "--json"])
     assert resumed.exit_code == 0 and json.loads(resumed.stdout)["done"] == [1]
-    cancelled = runner.invoke(app, ["issue", "cancel", issue_id])
+    cancelled = runner.invoke(app, ["issue", "cancel", issue_id, "--yes"])
     assert cancelled.exit_code == 0 and "cancelled at SendGrid" in cancelled.output
     shown = json.loads(runner.invoke(app, ["issue", "show", issue_id, "--json"]).stdout)
     notes = [b["settled_by"] for b in shown["problem_batches"]]

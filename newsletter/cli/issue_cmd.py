@@ -10,6 +10,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from newsletter.cli import common
 from newsletter.cli.apps import issue_app
@@ -145,6 +146,7 @@ def list_(
 @issue_app.command("show")
 def show(issue_id: IssueId, as_json: AsJson = False) -> None:
     """One issue: its state, content, ledger counts and what the events say."""
+    from newsletter.services.hold import hold_summary
     from newsletter.services.results import results_of
     from newsletter.services.unknown import unknown_batches
 
@@ -152,6 +154,7 @@ def show(issue_id: IssueId, as_json: AsJson = False) -> None:
     engine = common.engine(cfg)
     view = issue_service.show_issue(engine, issue_id)
     unknown = unknown_batches(engine, issue_id) if view.counts else []
+    held = hold_summary(engine, issue_id)
     results = results_of(
         engine, issue_id, webhook_configured=cfg.sendgrid_webhook_public_key is not None
     )
@@ -160,11 +163,15 @@ def show(issue_id: IssueId, as_json: AsJson = False) -> None:
             {
                 **view.as_dict(),
                 "unknown_batches": [b.as_dict() for b in unknown],
+                "hold": held.as_dict() if held else None,
                 "results": results.as_dict(),
             }
         )
         return
     _print_view(view)
+    if held is not None:
+        text = held.sentence(lambda at: timing.describe_time(at, cfg.zone))
+        common.console.print(escape(f"Held: {text}"))
     print_unknown(issue_id, unknown)
     print_settled(view.problem_batches)
     print_results(results)

@@ -82,13 +82,28 @@ def queue(
 @issue_app.command("cancel")
 def cancel(
     issue_id: int = typer.Argument(..., metavar="ID", help="The issue's id."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="A staged issue: do not ask first."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="A staged issue: say what would happen; change nothing."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
 ) -> None:
     """Cancel a draft or approved issue, or a staged one's batches at SendGrid."""
     if hold_cmd.is_staged(issue_id):
-        hold_cmd.run_hold(issue_id, "cancel", as_json)
+        hold_cmd.run_hold(issue_id, "cancel", as_json=as_json, yes=yes, dry_run=dry_run)
         return
     cfg = common.settings()
+    if dry_run:
+        from newsletter.services import issues as issue_service
+
+        view = issue_service.show_issue(common.engine(cfg), issue_id)
+        if as_json:
+            common.print_json({**view.as_dict(), "dry_run": True})
+        else:
+            common.console.print(
+                f"Dry run, nothing changed: issue {view.id} ({view.status}) would be cancelled."
+            )
+        return
     _show(queue_service.cancel_issue(common.engine(cfg), issue_id), "cancelled", as_json)
 
 

@@ -155,6 +155,14 @@ def _print(data: dict[str, Any], zone: Any) -> None:
         ],
         "none",
     )
+    _print_held(data)
+
+
+def _print_held(data: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    for held in data.get("held_issues", []):
+        common.console.print(escape(f"Held: issue {held['id']} {held['text']}"))
 
 
 def _section(title: str, columns: list[str], rows: list[list[Any]], empty: str) -> None:

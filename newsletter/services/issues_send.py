@@ -30,6 +30,7 @@ from newsletter.errors import DeliveryError, IssueStateError, NotDueError, Stora
 from newsletter.render.model import html_part, substitutions
 from newsletter.services import send_window, staging, timing
 from newsletter.services.batch_settle import settle_silent
+from newsletter.services.hold import refuse_if_held
 from newsletter.services.issues import (
     IssueView,
     batch_dict,
@@ -304,7 +305,9 @@ def _before_resume(
 ) -> list[int] | None:
     """Before the issue is taken: check the unknown batches ``--resend-unknown --batch N``
     names (None: no choice made), then make resendable the staged unknown batches the
-    webhook shows were never received."""
+    webhook shows were never received. An issue an operator cancelled or paused at
+    SendGrid is refused: nothing of it is sent."""
+    refuse_if_held(engine, issue_id)
     chosen = None
     if batch_nos:
         chosen = [b.batch_no for b in choose_unknown(engine, issue_id, batch_nos, action="resent")]

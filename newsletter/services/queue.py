@@ -221,6 +221,7 @@ def scheduler_status(cfg: Settings, engine: Engine, now: dt.datetime) -> dict[st
     """Everything ``newsletter status`` shows, as plain data (also its ``--json``)."""
     from newsletter.content.loader import check_library
     from newsletter.schedule_rules.specs import JOBS, LEASE_NAME
+    from newsletter.services.hold import held_status
     from newsletter.storage.models import JobRunStatus
     from newsletter.storage.repositories import scheduling as sched_repo
 
@@ -312,6 +313,8 @@ def scheduler_status(cfg: Settings, engine: Engine, now: dt.datetime) -> dict[st
         "failed_events": failed_events,
         # Files the next assemble leaves out (or is stopped by, when an issue needs them).
         "content_problems": [str(p) for p in check_library(cfg.content_dir).problems],
+        # Staged issues an operator cancelled or paused, and what SendGrid still delivers.
+        "held_issues": held_status(cfg, engine),
     }
 
 

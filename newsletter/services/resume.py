@@ -19,8 +19,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from newsletter.delivery.senders import make_sender
 from newsletter.errors import ConflictError, NewsletterError
-from newsletter.services import issues_send, staging
+from newsletter.services import hold, issues_send, staging
 from newsletter.services.batch_settle import settle_silent
 from newsletter.services.notices import notify_failed_sends
 from newsletter.services.schedule import JobEnv, is_stale, send_failure
@@ -109,11 +110,17 @@ def _unfinished(env: JobEnv) -> list[tuple[int, str, dt.date]]:
     """Sends left ``sending``, sent issues with staged unknowns, and what to stage now."""
     # Staged unknown batches the webhook shows were never received: sent again by the run.
     settle_silent(env.settings, env.engine, now=env.now())
+    # Issues an operator cancelled or paused are not sent; their holds go on as places free.
+    held = hold.held_issue_ids(env.engine)
+    if held:
+        hold.continue_holds(
+            env.engine, make_sender=lambda: make_sender(env.settings), clock=env.now
+        )
     with transaction(env.sessions) as session:
         sending = queue_repo.in_status(session, [IssueStatus.SENDING])
         targets = [(i.id, slug, i.issue_date) for i, slug in sending]
         targets += queue_repo.settleable_issues(session)
-    return targets + stage_ahead(env)
+    return [t for t in targets + stage_ahead(env) if t[0] not in held]
 
 
 def resume_sends(env: JobEnv) -> dict[str, Any]:
