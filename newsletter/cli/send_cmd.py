@@ -15,7 +15,8 @@ from newsletter.storage.models import BatchStatus, IssueStatus, utcnow
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
-    from newsletter.services.issues_send import SendCheck, SendReport
+    from newsletter.services.issues_send import SendReport
+    from newsletter.services.send_check import SendCheck
     from newsletter.services.unknown import UnknownBatch
     from newsletter.settings import Settings
 
@@ -61,6 +62,7 @@ def send(
     """
     from newsletter.services import issues_send
     from newsletter.services import unknown as unknown_service
+    from newsletter.services.send_check import check_send
 
     if batches and not resend_unknown:
         raise typer.BadParameter(
@@ -71,7 +73,7 @@ def send(
     cfg = common.settings()
     cfg.signing_key()  # before any question is asked: the links must not be forgeable
     engine = common.engine(cfg)
-    check = issues_send.check_send(cfg, engine, issue_id)
+    check = check_send(cfg, engine, issue_id)
     resend: list[UnknownBatch] = []
     if resend_unknown:
         resend = unknown_service.choose_unknown(engine, issue_id, batches or None, action="resent")

@@ -26,18 +26,16 @@ from newsletter.delivery.retry import RetryPolicy, send_with_retry
 from newsletter.delivery.runner import BatchEvent, RunResult, SendRunner, Staging
 from newsletter.delivery.senders import Sender, make_sender
 from newsletter.delivery.settle import Settler, SettleReport
-from newsletter.errors import DeliveryError, IssueStateError, NotDueError, StorageError
+from newsletter.errors import DeliveryError, IssueStateError, StorageError
 from newsletter.render.model import html_part, substitutions
-from newsletter.services import send_window, staging, timing
+from newsletter.services import send_window, staging
 from newsletter.services.batch_settle import settle_silent
 from newsletter.services.hold import refuse_if_held
 from newsletter.services.issues import (
-    IssueView,
     batch_dict,
     counts_dict,
-    send_preview,
-    show_issue,
 )
+from newsletter.services.send_check import refuse_early
 from newsletter.services.unknown import choose_unknown
 from newsletter.settings import Settings
 from newsletter.storage.db import session_factory, transaction
@@ -194,7 +192,7 @@ def send_issue(
     # ``now`` (the moment the person asked) decides the plan; the clock runs on for the rest.
     asked = now or clock()
     if not cfg.stage_sends:
-        _refuse_early(cfg, engine, issue_id, now=asked, send_now=send_now)
+        refuse_early(cfg, engine, issue_id, now=asked, send_now=send_now)
     chosen_batches = _before_resume(cfg, engine, issue_id, resend_batches, clock())
     resend_unknown = resend_unknown or chosen_batches is not None
     started = time.monotonic()
@@ -353,56 +351,6 @@ def _merge(total: SettleReport, part: SettleReport) -> None:
     total.resent.extend(part.resent)
     total.queued = part.queued
     total.fallback = part.fallback
-
-
-@dataclass(frozen=True)
-class SendCheck:
-    """What a person should know before a send starts (the CLI's prompt, the console)."""
-
-    view: IssueView
-    members: int
-    """Sendable members of the list right now."""
-    due: dt.datetime
-    now: dt.datetime
-    nothing_left: bool
-    """Already sent to everyone, with no unknown batch: a send has nothing to do."""
-
-    @property
-    def early(self) -> bool:
-        """Not yet due, and not started: sending now would reach inboxes before its time."""
-        return self.view.status == IssueStatus.APPROVED and self.now < self.due
-
-
-def check_send(
-    cfg: Settings, engine: Engine, issue_id: int, *, now: dt.datetime | None = None
-) -> SendCheck:
-    view, members = send_preview(engine, issue_id)
-    unknown = 0
-    if view.status in (IssueStatus.SENDING, IssueStatus.SENT, IssueStatus.FAILED):
-        view = show_issue(engine, issue_id)  # with its ledger counts
-        unknown = view.counts.batches_in(BatchStatus.UNKNOWN) if view.counts else 0
-    return SendCheck(
-        view=view,
-        members=members,
-        due=timing.due_time(cfg, view.issue_date),
-        now=now or dt.datetime.now(dt.UTC),
-        nothing_left=view.status == IssueStatus.SENT and unknown == 0,
-    )
-
-
-def _refuse_early(
-    cfg: Settings, engine: Engine, issue_id: int, *, now: dt.datetime, send_now: bool
-) -> None:
-    # Staged sending replaces this refusal: hand the batches to SendGrid now with a
-    # ``send_at`` at the delivery time, so nobody receives the issue early either way.
-    check = check_send(cfg, engine, issue_id, now=now)
-    if send_now or not check.early:
-        return
-    raise NotDueError(
-        f"issue {issue_id} is dated {timing.describe_date(check.view.issue_date)} and is due "
-        f"{timing.describe_time(check.due, cfg.zone)}; nothing was sent. The scheduler's send "
-        f"job sends it then; `newsletter issue send {issue_id} --now` sends it immediately."
-    )
 
 
 @dataclass(frozen=True)

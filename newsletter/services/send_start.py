@@ -21,6 +21,7 @@ from newsletter.delivery.senders import Sender
 from newsletter.errors import IssueStateError, NewsletterError, NotDueError
 from newsletter.logs import log_event
 from newsletter.services import audit, issues_send, staging, timing
+from newsletter.services.send_check import check_send
 from newsletter.settings import Settings
 from newsletter.storage.db import session_factory, transaction
 from newsletter.storage.models import BatchStatus, IssueStatus, MailingList
@@ -75,7 +76,7 @@ def plan_send(
     now: dt.datetime | None = None,
 ) -> SendPlan:
     """What sending ``issue_id`` now would do; ``IssueStateError``/``NotDueError`` if refused."""
-    check = issues_send.check_send(cfg, engine, issue_id, now=now)
+    check = check_send(cfg, engine, issue_id, now=now)
     view = check.view
     if view.status != IssueStatus.APPROVED:
         hint = " approve it first;" if view.status == IssueStatus.DRAFT else ""
