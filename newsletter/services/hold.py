@@ -23,13 +23,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.delivery.senders import Sender
-from newsletter.delivery.senders.base import CANCEL_DEADLINE_SECONDS, MAX_PAUSED_OR_CANCELLED
 from newsletter.errors import DeliveryError, IssueStateError
 from newsletter.services.batch_settle import number_ranges
 from newsletter.services.timing import describe_time
@@ -41,9 +39,19 @@ from newsletter.storage.repositories import ledger as ledger_repo
 from newsletter.storage.repositories import settling as settling_repo
 from newsletter.storage.repositories.ledger import BatchInfo
 
+if TYPE_CHECKING:
+    from newsletter.delivery.senders import Sender
+
 Action = Literal["cancel", "pause", "resume"]
 WORDS: dict[str, str] = {"cancel": "cancelled", "pause": "paused", "resume": "resumed"}
-DEADLINE = dt.timedelta(seconds=CANCEL_DEADLINE_SECONDS)
+
+
+def _limits() -> tuple[dt.timedelta, int]:
+    """SendGrid's 10-minute rule and 10-hold limit (imported late: ``status`` needs no
+    delivery code)."""
+    from newsletter.delivery.senders.base import CANCEL_DEADLINE_SECONDS, MAX_PAUSED_OR_CANCELLED
+
+    return dt.timedelta(seconds=CANCEL_DEADLINE_SECONDS), MAX_PAUSED_OR_CANCELLED
 
 
 @dataclass(frozen=True)
@@ -157,7 +165,7 @@ def hold_issue(
         held = len(sender.batch_states())
     except DeliveryError as exc:
         raise IssueStateError(f"issue {issue_id}: SendGrid's batch API failed: {exc}") from exc
-    report.free_places = max(0, MAX_PAUSED_OR_CANCELLED - held)
+    report.free_places = max(0, _limits()[1] - held)
     for batch in staged:
         assert batch.sg_batch_id is not None
         if action == "resume":
@@ -191,12 +199,13 @@ def _count(report: HoldReport, batch: BatchInfo) -> None:
 
 
 def _cannot_hold(batch: BatchInfo, now: dt.datetime, held: int) -> str | None:
+    deadline, most = _limits()
     left = (batch.send_at - now) if batch.send_at else dt.timedelta(0)
-    if left < DEADLINE:
+    if left < deadline:
         return "under 10 minutes to send_at: SendGrid delivers it"
-    if batch.settle_step is None and held >= MAX_PAUSED_OR_CANCELLED:
+    if batch.settle_step is None and held >= most:
         return (
-            f"SendGrid already holds {MAX_PAUSED_OR_CANCELLED} paused or cancelled batches "
+            f"SendGrid already holds {most} paused or cancelled batches "
             "(its limit for the account; a pause counts too)"
         )
     return None
@@ -274,6 +283,7 @@ def continue_holds(
     """Hold the batches of held issues that found no free place before, where still
     possible (at least 10 minutes before their ``send_at``); for the resume job."""
     now = clock()
+    deadline = _limits()[0]
     reports: dict[int, HoldReport] = {}
     sender: Sender | None = None
     for issue_id, action in held_issue_ids(engine).items():
@@ -282,7 +292,7 @@ def continue_holds(
         waiting = [
             b
             for b in staged
-            if b.settle_step != action and b.send_at is not None and b.send_at - now >= DEADLINE
+            if b.settle_step != action and b.send_at is not None and b.send_at - now >= deadline
         ]
         if not waiting:
             continue
