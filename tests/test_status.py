@@ -97,6 +97,7 @@ def test_everything_that_needs_attention_is_shown(status_engine: Engine) -> None
                     status=batch_status,
                     recipients=count,
                     message_id="msg-abc" if batch_status is BatchStatus.UNKNOWN else None,
+                    request_started_at=dt.datetime(2026, 11, 17, 14, 2, tzinfo=dt.UTC),
                 )
             )
         sched_repo.record_missed(
@@ -128,6 +129,7 @@ def test_everything_that_needs_attention_is_shown(status_engine: Engine) -> None
         2,
         "msg-abc",
     )
+    assert unknown["request_started_at"].startswith("2026-11-17T14:02")
     [missed] = data["missed_runs"]
     assert missed["job"] == "send" and "not run late" in missed["detail"]
 
@@ -135,6 +137,8 @@ def test_everything_that_needs_attention_is_shown(status_engine: Engine) -> None
     assert "Leader: box-a:42:cafe (heartbeat 20 s ago" in human
     assert "needs approval" in human
     assert "msg-abc" in human
+    # The request's own time (09:02 in New York), not when the batch was marked unknown.
+    assert "request sent" in human and "2026-11-17 09:02" in human
     assert "Missed runs" in human and "not run late" in human
 
 

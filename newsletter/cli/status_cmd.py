@@ -117,7 +117,7 @@ def _print(data: dict[str, Any], zone: Any) -> None:
     )
     _section(
         "Unknown batches (staged ones settle themselves; see docs/operations.md)",
-        ["issue", "list", "batch", "recipients", "message id", "since", "settling"],
+        ["issue", "list", "batch", "recipients", "message id", "request sent", "settling"],
         [
             [
                 b["issue_id"],
@@ -125,7 +125,7 @@ def _print(data: dict[str, Any], zone: Any) -> None:
                 b["batch_no"],
                 b["recipients"],
                 b["message_id"] or "-",
-                _local(str(b["updated_at"]), zone),
+                _local(b["request_started_at"] and str(b["request_started_at"]), zone),
                 b.get("settle_note") or "not staged: needs a human",
             ]
             for b in data["unknown_batches"]

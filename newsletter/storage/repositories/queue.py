@@ -42,6 +42,8 @@ class UnknownBatch:
     settle_step: str | None = None
     """Staged sends: "queued" (waits for one of SendGrid's 10 holds) or "fallback"."""
     settle_note: str | None = None
+    request_started_at: dt.datetime | None = None
+    """When its request began to be written (None: recorded before that was kept)."""
 
 
 def _with_slug() -> Any:
@@ -134,6 +136,7 @@ def unknown_batches(session: Session, limit: int = 50) -> list[UnknownBatch]:
             updated_at=b.updated_at,
             settle_step=b.settle_step,
             settle_note=b.settle_note,
+            request_started_at=b.request_started_at,
         )
         for b, day, slug in session.execute(stmt).all()
     ]
