@@ -22,7 +22,6 @@ and say which size you ran. A scratch database is created next to the URL's and 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import random
 import secrets
@@ -34,38 +33,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
+from children import CLI, load_sibling, run_child
 
-REPO = Path(__file__).resolve().parent.parent
-CLI = "import sys; from newsletter.cli import main; sys.argv[0] = 'newsletter'; main()"
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-
-
-def _load(name: str) -> ModuleType:
-    """A sibling benchmark as a module (``import.py`` cannot be imported by name)."""
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "benchmarks" / name)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _run(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """(wall s, peak RSS MB, stdout) of one child process; exits on failure."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        if proc.returncode != 0:
-            sys.exit(f"{argv[2:]} failed ({proc.returncode}):\n{err.read().decode()[-3000:]}")
-        return wall, usage.ru_maxrss / 1024, out.read().decode()
 
 
 def _line(stage: str, wall: float, peak: float, bare: float, bare_what: str) -> None:
@@ -96,7 +69,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=DEFAULT_PG)
     parser.add_argument("--event-seconds", type=float, default=None, help="stop posting after")
     args = parser.parse_args()
-    imp, send, hook = _load("import.py"), _load("send.py"), _load("webhook.py")
+    imp, send, hook = load_sibling("import.py"), load_sibling("send.py"), load_sibling("webhook.py")
     from newsletter.storage import migrate
     from newsletter.storage.db import make_engine
     from newsletter.testing.databases import scratch_postgres
@@ -122,14 +95,14 @@ def main() -> None:
             NEWSLETTER_LOG_LEVEL="WARNING",
         )
         python = [sys.executable, "-c"]
-        bare_start, _, _ = _run([*python, "pass"], env)
-        _run([*python, CLI, "lists", "create", send.SLUG, "--name", "Scale"], env)
+        bare_start, _, _ = run_child([*python, "pass"], env)
+        run_child([*python, CLI, "lists", "create", send.SLUG, "--name", "Scale"], env)
 
         csv_path = work / "people.csv"
         imp.generate(csv_path, args.members)
         parse = imp.parse_only_pass(csv_path)
         load = os.getloadavg()[0]
-        wall, peak, _ = _run(
+        wall, peak, _ = run_child(
             [
                 *python,
                 CLI,
@@ -164,7 +137,7 @@ def main() -> None:
         try:
             assert fake.stdout is not None
             fake.stdout.readline()
-            wall, peak, _ = _run(
+            wall, peak, _ = run_child(
                 [*python, CLI, "issue", "send", str(issue_id), "--yes", "--now"], env
             )
             accepted = send._fake_accepted(fake_url)

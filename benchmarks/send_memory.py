@@ -19,44 +19,17 @@ where the memory was at its peak, by file and line.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import subprocess
 import sys
-import tempfile
-import time
 import tracemalloc
 from pathlib import Path
 from types import ModuleType
 
-REPO = Path(__file__).resolve().parent.parent
+from children import CLI, REPO, load_sibling, run_child
+
 RSS_BUDGET_MB = 80.0
-CLI = "import sys; from newsletter.cli import main; sys.argv[0] = 'newsletter'; main()"
-
-
-def _load(name: str) -> ModuleType:
-    """A sibling benchmark as a module."""
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "benchmarks" / name)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def measure(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MB of the child, stdout) of one child process."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        if proc.returncode != 0:
-            sys.exit(f"{argv[2:]} failed ({proc.returncode}):\n{err.read().decode()[-4000:]}")
-        return wall, usage.ru_maxrss / 1024, out.read().decode()
 
 
 STREAM = """
@@ -122,7 +95,7 @@ def main() -> None:
     parser.add_argument("--child-trace", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--child-prepare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    send = _load("send.py")
+    send = load_sibling("send.py")
     count = args.subscribers
     if args.child_trace:
         trace_send(args.child_trace)
@@ -162,11 +135,11 @@ def main() -> None:
     try:
         assert fake.stdout is not None
         fake.stdout.readline()  # "listening on ..."
-        _, bare_rss, _ = measure([*python, "pass"], env)
-        _, help_rss, _ = measure([*python, CLI, "issue", "send", "--help"], env)
-        stream_wall, stream_rss, _ = measure([*python, STREAM.format(list_id=list_id)], env)
+        _, bare_rss, _ = run_child([*python, "pass"], env)
+        _, help_rss, _ = run_child([*python, CLI, "issue", "send", "--help"], env)
+        stream_wall, stream_rss, _ = run_child([*python, STREAM.format(list_id=list_id)], env)
         argv = ["issue", "send", str(issue_id), "--yes", "--now"]
-        wall, rss, _ = measure([*python, CLI, *argv], env)
+        wall, rss, _ = run_child([*python, CLI, *argv], env)
         accepted = send._fake_accepted(fake_url)
         if args.trace:
             send._fake_reset(fake_url)
