@@ -15,10 +15,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from children import spawn
 
 BUDGET_CPU_S = 0.35
 CLI = "import sys; from newsletter.cli import main; sys.argv[0] = 'newsletter'; main()"
@@ -27,13 +28,10 @@ FLOOR = "import newsletter.settings, newsletter.storage.models"
 
 def measure(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     """(CPU seconds, peak RSS in MB) of one child process."""
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        assert proc.stderr is not None
-        sys.exit(f"{command} failed ({proc.returncode}): {proc.stderr.read().decode()}")
-    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    child = spawn(command, env)
+    if child.returncode != 0:
+        sys.exit(f"{command} failed ({child.returncode}): {child.stderr}")
+    return child.cpu, child.peak_mb
 
 
 def series(command: list[str], env: dict[str, str], runs: int) -> tuple[float, float]:

@@ -27,7 +27,6 @@ import hashlib
 import hmac
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +34,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from children import CLI, run_child
 from sqlalchemy import text
 
 from newsletter.audience.csv_import import CsvRow, CsvSource
@@ -100,19 +100,9 @@ def scratch_database(url: str | None, workdir: Path) -> Iterator[str]:
 
 def run_import(csv_path: Path, db_url: str) -> tuple[float, float, str]:
     env = {**os.environ, "NEWSLETTER_DATABASE_URL": db_url}
-    cli = "import sys; from newsletter.cli import main; sys.argv[0] = 'newsletter'; main()"
-    command = [sys.executable, "-c", cli, "subscribers", "import", str(csv_path)]
+    command = [sys.executable, "-c", CLI, "subscribers", "import", str(csv_path)]
     command += ["--list", "bench", "--confirmed", "--json"]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    start = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - start
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if done.returncode != 0:
-        sys.exit(f"import failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    if peak_kb <= before:
-        print("  (peak RSS not above an earlier child's; figure is an upper bound)")
-    return wall, peak_kb / 1024, done.stdout
+    return run_child(command, env)
 
 
 def bare_select(db_url: str, list_id: int) -> float:

@@ -6,7 +6,7 @@
    ``benchmarks/out/``), this repository's issue built and approved.
 2. The fake SendGrid in its own process (its memory is not counted).
 3. ``newsletter issue send ID --yes --now`` in a child process, through the real CLI: its
-   peak RSS (``ru_maxrss`` of the child) and wall time.
+   peak RSS (the child's own VmHWM, see children.py) and wall time.
 4. In the same run, the floors it is measured against: a bare ``python -c pass``; the
    command's own imports (``newsletter issue send --help`` loads the send command's
    module and stops); and a bare stream of the same audience out of the database.
