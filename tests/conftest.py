@@ -42,6 +42,8 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     monkeypatch.setenv("NEWSLETTER_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("NEWSLETTER_OUTBOX_DIR", str(tmp_path / "outbox"))
     monkeypatch.setenv("NEWSLETTER_SECRET_KEY", TEST_SECRET_KEY)
+    # ``newsletter status`` keeps its cache files here (newsletter.cache), not in ~/.cache.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
 def _pg_admin_url() -> str:

@@ -128,6 +128,35 @@ def test_status_loads_no_web_rendering_sending_or_migration_code(tmp_path: Path)
     assert _loaded_by(["status"], STATUS_ABSENT, env) == ""
 
 
+# With its cache warm, status reads through Core, and takes fire times and the content
+# problems from the cache folder: no ORM, no APScheduler, no content parser.
+STATUS_WARM_ABSENT = (
+    *STATUS_ABSENT,
+    "sqlalchemy.orm",
+    "newsletter.storage.models",
+    "apscheduler",
+    "newsletter.content.loader",
+    "yaml",
+    "markdown_it",
+)
+
+
+def test_status_with_a_warm_cache_loads_no_orm_scheduler_or_content_parser(
+    tmp_path: Path,
+) -> None:
+    import os
+
+    url = f"sqlite:///{tmp_path / 'status.db'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    env = {**os.environ, "NEWSLETTER_DATABASE_URL": url}
+    cold = _loaded_by(["status"], STATUS_WARM_ABSENT, env)
+    assert "apscheduler" in cold and "newsletter.content.loader" in cold  # it did the work
+    assert _loaded_by(["status"], STATUS_WARM_ABSENT, env) == ""
+    assert _loaded_by(["status", "--json"], STATUS_WARM_ABSENT, env) == ""
+
+
 def test_issue_send_loads_no_renderer_web_or_scheduler() -> None:
     # `issue send --help` resolves the send command, so its module and services load.
     absent = (

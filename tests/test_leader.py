@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from newsletter.schedule_rules.clock import ManualClock
 from newsletter.scheduling.leader import LEASE_TTL, Leader, make_holder_id
 from newsletter.storage.db import transaction
+from newsletter.storage.repositories import overview
 from newsletter.storage.repositories import scheduling as repo
 
 T0 = dt.datetime(2026, 11, 24, 14, 0, tzinfo=dt.UTC)
@@ -34,7 +35,7 @@ def test_first_process_leads_and_second_stands_by(sessions: sessionmaker[Session
     assert b.ensure() is False
     assert a.is_leader and not b.is_leader
     with transaction(sessions) as session:
-        lease = repo.get_lease(session, "scheduler")
+        lease = overview.get_lease(session, "scheduler")
     assert lease is not None
     assert lease.holder == a.holder
     assert lease.expires_at == T0 + LEASE_TTL
@@ -50,7 +51,7 @@ def test_renewal_keeps_the_lease_and_its_start(sessions: sessionmaker[Session]) 
         assert a.ensure()
         assert not b.ensure()
     with transaction(sessions) as session:
-        lease = repo.get_lease(session, "scheduler")
+        lease = overview.get_lease(session, "scheduler")
     assert lease is not None
     assert lease.acquired_at == T0
     assert lease.heartbeat_at == clock.now()
@@ -78,7 +79,7 @@ def test_release_hands_over_at_once(sessions: sessionmaker[Session]) -> None:
     a.release()
     assert b.ensure()
     with transaction(sessions) as session:
-        lease = repo.get_lease(session, "scheduler")
+        lease = overview.get_lease(session, "scheduler")
     assert lease is not None and lease.holder == b.holder
 
 
@@ -137,7 +138,7 @@ def test_a_takeover_closes_the_dead_leaders_running_rows(sessions: sessionmaker[
     clock.advance(seconds=LEASE_TTL.total_seconds() + 1)
     assert b.ensure()
     with transaction(sessions) as session:
-        runs = {r.id: r for r in repo.recent_runs(session)}
+        runs = {r.id: r for r in overview.recent_runs(session)}
     assert runs[dead].status == repo.JobRunStatus.FAILED
     assert runs[dead].finished_at == clock.now()
     assert "abandoned" in runs[dead].detail and a.holder in runs[dead].detail
@@ -147,4 +148,4 @@ def test_a_takeover_closes_the_dead_leaders_running_rows(sessions: sessionmaker[
         mine = repo.start_run(session, "send", T0, b.holder, clock.now())
     assert b.ensure()
     with transaction(sessions) as session:
-        assert {r.id: r for r in repo.recent_runs(session)}[mine].status == "running"
+        assert {r.id: r for r in overview.recent_runs(session)}[mine].status == "running"

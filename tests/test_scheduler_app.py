@@ -23,7 +23,7 @@ from newsletter.scheduling.runner import Runtime
 from newsletter.settings import Settings, load_settings
 from newsletter.storage.db import transaction
 from newsletter.storage.models import JobRunStatus
-from newsletter.storage.repositories import scheduling as repo
+from newsletter.storage.repositories import overview
 from tests.test_scheduler_runner import FakeBodies
 
 NY = ZoneInfo("America/New_York")
@@ -125,7 +125,7 @@ def test_a_firing_missed_beyond_the_grace_is_recorded_not_run(
     assert seen.wait(10)
     assert bodies.calls == []
     with transaction(sessions) as session:
-        runs = repo.recent_runs(session, statuses=[JobRunStatus.MISSED])
+        runs = overview.recent_runs(session, statuses=[JobRunStatus.MISSED])
     assert [r.job_id for r in runs] == [specs.SEND]
     # The job store keeps run times as float timestamps: equal to well within a second.
     scheduled = runs[0].scheduled_for

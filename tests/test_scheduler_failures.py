@@ -30,6 +30,7 @@ from newsletter.services import issues
 from newsletter.settings import load_settings
 from newsletter.storage.db import session_factory, transaction
 from newsletter.storage.models import IssueStatus, JobRunStatus
+from newsletter.storage.repositories import overview
 from newsletter.storage.repositories import scheduling as sched_repo
 from newsletter.testing.fake_sendgrid import DEFAULT_API_KEY, FakeSendGrid
 from tests.test_scheduler_send import ISSUE_DAY, LIST, NY, SEND_AT, make_list
@@ -133,7 +134,7 @@ def test_a_send_left_with_failed_batches_is_a_failure_then_the_resume_job_finish
     assert outcome.status == "failed"
     assert _issue_status(engine, issue_id) == IssueStatus.FAILED
     with transaction(rt.sessions) as session:
-        run = sched_repo.last_run(session, specs.SEND)
+        run = overview.last_run(session, specs.SEND)
         assert run is not None and run.status == JobRunStatus.FAILED
         assert f"issue {issue_id} ended with {MEMBERS} recipient(s)" in run.detail
         assert f"newsletter issue send {issue_id}" in run.detail

@@ -24,6 +24,7 @@ from newsletter.services import issues
 from newsletter.settings import load_settings
 from newsletter.storage.db import transaction
 from newsletter.storage.models import IssueStatus, JobRunStatus
+from newsletter.storage.repositories import overview
 from newsletter.storage.repositories import scheduling as sched_repo
 from tests.test_scheduler_runner import FakeBodies
 from tests.test_scheduler_send import ISSUE_DAY, LIST, NY, SEND_AT, make_list
@@ -53,7 +54,7 @@ def _runtime(sessions: sessionmaker[Session], clock: ManualClock) -> Runtime:
 
 def _runs(sessions: sessionmaker[Session]) -> list[tuple[str, JobRunStatus]]:
     with transaction(sessions) as session:
-        return [(r.job_id, r.status) for r in sched_repo.recent_runs(session, limit=100)]
+        return [(r.job_id, r.status) for r in overview.recent_runs(session, limit=100)]
 
 
 def test_a_simulated_once_run_writes_no_run_history(
@@ -70,7 +71,7 @@ def test_a_simulated_once_run_writes_no_run_history(
     assert _runs(sessions) == []  # ... and left the real history alone
     with transaction(sessions) as session:
         assert sched_repo.get_cursor(session, sched_repo.FIRST_START) is None
-        assert sched_repo.get_lease(session, specs.LEASE_NAME) is None
+        assert overview.get_lease(session, specs.LEASE_NAME) is None
     data = _status("--json")
     assert all(job["last_status"] is None for job in data["jobs"])
     assert data["missed_runs"] == []

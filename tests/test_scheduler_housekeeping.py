@@ -17,7 +17,7 @@ from newsletter.settings import load_settings
 from newsletter.storage.db import transaction
 from newsletter.storage.models import JobRunStatus
 from newsletter.storage.repositories import limits as limits_repo
-from newsletter.storage.repositories import scheduling as sched_repo
+from newsletter.storage.repositories import overview
 
 NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -54,7 +54,7 @@ def test_the_daily_job_prunes_old_hits_and_keeps_what_a_window_needs(
     assert outcome.counts["deleted"] == 2
     assert _hits(sessions) == 2
     with transaction(sessions) as session:
-        [run] = [r for r in sched_repo.recent_runs(session) if r.job_id == "prune_rate_limits"]
+        [run] = [r for r in overview.recent_runs(session) if r.job_id == "prune_rate_limits"]
         assert run.status == JobRunStatus.OK
 
 

@@ -19,6 +19,7 @@ from newsletter.scheduling.runner import Body, Runtime, run_job
 from newsletter.settings import load_settings
 from newsletter.storage.db import transaction
 from newsletter.storage.models import JobRunStatus
+from newsletter.storage.repositories import overview
 from newsletter.storage.repositories import scheduling as repo
 
 NY = ZoneInfo("America/New_York")
@@ -74,7 +75,7 @@ def _runs(sessions: sessionmaker[Session], job_id: str) -> list[tuple[JobRunStat
     with transaction(sessions) as session:
         return [
             (r.status, r.scheduled_for)
-            for r in repo.recent_runs(session, limit=100)
+            for r in overview.recent_runs(session, limit=100)
             if r.job_id == job_id
         ]
 
@@ -153,7 +154,7 @@ def test_a_failed_run_is_recorded_and_retried_within_the_grace(
     statuses = sorted(s for s, _ in _runs(sessions, specs.SEND))
     assert statuses == sorted([JobRunStatus.FAILED, JobRunStatus.OK])
     with transaction(sessions) as session:
-        last = repo.recent_runs(session, statuses=[JobRunStatus.FAILED])[0]
+        last = overview.recent_runs(session, statuses=[JobRunStatus.FAILED])[0]
     assert "refused the key" in last.detail
 
 
@@ -171,7 +172,7 @@ def test_body_can_report_skipped(sessions: sessionmaker[Session]) -> None:
     outcome = run_job(_runtime(sessions, ManualClock(SEND_AT), bodies), specs.SEND)
     assert outcome.status == "skipped"
     with transaction(sessions) as session:
-        run = repo.recent_runs(session)[0]
+        run = overview.recent_runs(session)[0]
     assert run.status is JobRunStatus.SKIPPED
     assert run.detail == "no approved issue"
     assert run.counts == {"lists": 1}
@@ -235,7 +236,7 @@ def test_once_runs_due_jobs_in_order_and_releases_the_lease(
         specs.PRUNE_RATE_LIMITS: "ok",
     }
     with transaction(sessions) as session:
-        assert repo.get_lease(session, "scheduler") is None
+        assert overview.get_lease(session, "scheduler") is None
 
 
 def test_once_on_standby_runs_nothing(sessions: sessionmaker[Session]) -> None:

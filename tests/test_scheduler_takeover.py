@@ -28,7 +28,7 @@ from newsletter.settings import load_settings
 from newsletter.storage.db import make_engine, session_factory, transaction
 from newsletter.storage.models import BatchStatus, IssueStatus
 from newsletter.storage.repositories import ledger as ledger_repo
-from newsletter.storage.repositories import scheduling as sched_repo
+from newsletter.storage.repositories import overview
 from newsletter.testing.fake_faults import Fault
 from newsletter.testing.fake_sendgrid import FakeSendGrid
 from tests.conftest import TEST_SECRET_KEY, _empty_all_tables
@@ -83,7 +83,7 @@ def _spawn(host: str, url: str, fake: FakeSendGrid, workdir: Path) -> subprocess
 
 def _leader_host(engine: Engine) -> str | None:
     with transaction(session_factory(engine)) as session:
-        lease = sched_repo.get_lease(session, specs.LEASE_NAME)
+        lease = overview.get_lease(session, specs.LEASE_NAME)
     return lease.holder.partition(":")[0] if lease is not None else None
 
 

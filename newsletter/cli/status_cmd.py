@@ -15,7 +15,7 @@ from rich.table import Table
 
 from newsletter.cli import common
 from newsletter.schedule_rules.clock import NOW_ENV, make_clock
-from newsletter.services.queue import scheduler_status
+from newsletter.services.status import scheduler_status
 
 
 def status(as_json: bool = typer.Option(False, "--json", help="Print a JSON object.")) -> None:

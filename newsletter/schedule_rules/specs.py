@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
-
-from newsletter.schedule_rules.triggers import cron_trigger, next_fire_time
+from newsletter.schedule_rules.fire_times import LIVE, FireTimes
 from newsletter.settings import Settings, env_name
+
+if TYPE_CHECKING:
+    # APScheduler is imported by the methods that make triggers: ``newsletter status``
+    # shows the schedules (and remembered next runs) without loading it.
+    from apscheduler.triggers.base import BaseTrigger
+    from apscheduler.triggers.cron import CronTrigger
 
 LEASE_NAME = "scheduler"
 """The row of ``scheduler_leases`` that the scheduler processes compete for."""
@@ -47,10 +50,14 @@ class JobSpec:
     def cron(self, settings: Settings) -> CronTrigger | None:
         if self.setting is None:
             return None
+        from newsletter.schedule_rules.triggers import cron_trigger
+
         expression = str(getattr(settings, self.setting))
         return cron_trigger(expression, settings.zone, variable=env_name(self.setting))
 
     def trigger(self, settings: Settings) -> BaseTrigger:
+        from apscheduler.triggers.interval import IntervalTrigger
+
         cron = self.cron(settings)
         if cron is not None:
             return cron
@@ -66,11 +73,14 @@ class JobSpec:
             return "daily"
         return f"every {minutes} min"
 
-    def next_run(self, settings: Settings, now: dt.datetime) -> dt.datetime | None:
+    def next_run(
+        self, settings: Settings, now: dt.datetime, *, fires: FireTimes = LIVE
+    ) -> dt.datetime | None:
         """The next time this job fires after ``now`` (interval jobs: ``now + interval``)."""
-        cron = self.cron(settings)
-        if cron is not None:
-            return next_fire_time(cron, now)
+        if self.setting is not None:
+            expression = str(getattr(settings, self.setting))
+            variable = env_name(self.setting)
+            return fires.next_after(expression, settings.zone, now, variable=variable)
         assert self.interval is not None
         return now + self.interval
 

@@ -24,6 +24,7 @@ from newsletter.schedule_rules.clock import Clock
 from newsletter.schedule_rules.specs import LEASE_NAME
 from newsletter.settings import Settings
 from newsletter.storage.db import transaction
+from newsletter.storage.repositories import overview
 from newsletter.storage.repositories import scheduling as repo
 
 LEASE_TTL = dt.timedelta(seconds=60)
@@ -72,9 +73,9 @@ class Leader:
         with self._lock:
             now = self._clock.now()
             with transaction(self._sessions) as session:
-                before = repo.get_lease(session, self.name)
+                before = overview.get_lease(session, self.name)
                 won = repo.acquire_lease(session, self.name, self.holder, now, self.ttl)
-                current = None if won else repo.get_lease(session, self.name)
+                current = None if won else overview.get_lease(session, self.name)
                 if won and before is not None and before.holder != self.holder:
                     self._abandon(session, before, now)
             if won != self._is_leader:
@@ -82,7 +83,7 @@ class Leader:
             self._is_leader = won
             return won
 
-    def _abandon(self, session: Session, lost: repo.LeaseInfo, now: dt.datetime) -> None:
+    def _abandon(self, session: Session, lost: overview.LeaseInfo, now: dt.datetime) -> None:
         """The old leader stopped renewing: its runs still marked ``running`` never end."""
         detail = (
             f"abandoned: its scheduler {lost.holder} stopped renewing the leader lease "
@@ -111,7 +112,7 @@ class Leader:
             self._is_leader = False
             log_event(log, "leader.released", "lease released", holder=self.holder)
 
-    def _log_change(self, won: bool, current: repo.LeaseInfo | None, now: dt.datetime) -> None:
+    def _log_change(self, won: bool, current: overview.LeaseInfo | None, now: dt.datetime) -> None:
         if won:
             log_event(log, "leader.acquired", "this process is the leader", holder=self.holder)
             return

@@ -19,7 +19,7 @@ from newsletter.storage.db import session_factory, transaction
 from newsletter.storage.models import IssueStatus
 from newsletter.storage.repositories import calendar as repo
 from newsletter.storage.repositories import lists as lists_repo
-from newsletter.storage.repositories import queue as queue_repo
+from newsletter.storage.repositories import overview
 
 WEEKS_AHEAD = 4
 DAYS_BACK = 14
@@ -81,9 +81,9 @@ def home_calendar(cfg: Settings, engine: Engine, *, now: dt.datetime | None = No
     with transaction(session_factory(engine)) as session:
         lists = [(m.slug, m.name) for m in lists_repo.all_lists(session)]
         rows = repo.live_issues_between(session, first, last)
-        totals = queue_repo.batch_totals(
+        totals = overview.batch_totals(
             session,
-            [r.id for r in rows if r.status in (IssueStatus.SENDING, *queue_repo.SEND_STATES)],
+            [r.id for r in rows if r.status in (IssueStatus.SENDING, *overview.SEND_STATES)],
         )
     by_key = {(r.list_slug, r.issue_date): r for r in rows}
     dates = set(_send_dates(cfg, first, last))

@@ -6,11 +6,15 @@ to a service get it here rather than opening one with ``newsletter.storage`` its
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.settings import Settings
 from newsletter.storage.db import check_schema, is_sqlite, make_engine, session_factory
+
+if TYPE_CHECKING:  # an engine alone (``newsletter status``) needs no ORM
+    from sqlalchemy.orm import Session, sessionmaker
 
 
 def open_engine(cfg: Settings, *, check: bool = True) -> Engine:

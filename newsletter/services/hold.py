@@ -36,7 +36,7 @@ from newsletter.storage.db import session_factory, transaction
 from newsletter.storage.models import BatchStatus, IssueStatus, utcnow
 from newsletter.storage.repositories import issues as issue_repo
 from newsletter.storage.repositories import ledger as ledger_repo
-from newsletter.storage.repositories import settling as settling_repo
+from newsletter.storage.repositories import overview
 from newsletter.storage.repositories.ledger import BatchInfo
 
 if TYPE_CHECKING:
@@ -271,7 +271,7 @@ def refuse_if_held(engine: Engine, issue_id: int) -> None:
 def held_issue_ids(engine: Engine) -> dict[int, Action]:
     """Every issue an operator cancelled or paused at SendGrid, with its hold."""
     with transaction(session_factory(engine)) as session:
-        return {i: cast(Action, h) for i, h in settling_repo.held_issues(session)}
+        return {i: cast(Action, h) for i, h in overview.held_issues(session)}
 
 
 def continue_holds(

@@ -1,4 +1,4 @@
-"""Marketing's issue queue (queue, cancel, reschedule), review notices, and ``status``.
+"""Marketing's issue queue: queue, cancel and reschedule an issue.
 
 A queued issue is built exactly like an override file would build it, from the
 articles and tips marketing chose; it is stored as a draft and goes through the same
@@ -7,12 +7,11 @@ approval as any other issue.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -22,25 +21,20 @@ from newsletter.errors import (
     IssueStateError,
     NotFoundError,
 )
-from newsletter.services.send_retry import window_closes
 from newsletter.settings import Settings
 from newsletter.storage.db import session_factory, transaction
 from newsletter.storage.models import IssueStatus
-from newsletter.storage.repositories import events as events_repo
 from newsletter.storage.repositories import issues as issue_repo
 from newsletter.storage.repositories import lists as lists_repo
 from newsletter.storage.repositories import queue as queue_repo
+from newsletter.storage.repositories.overview import EDITABLE
 
 if TYPE_CHECKING:
-    # Content, rendering and issue building are imported by the functions that use them,
-    # so that ``newsletter status`` (``scheduler_status``) loads no rendering.
+    # Content, rendering and issue building are imported by the functions that use them.
     from newsletter.content.models import Library
     from newsletter.services.issues import IssueView
 
 log = logging.getLogger("newsletter.scheduler.queue")
-
-
-# -- queue, cancel, reschedule ------------------------------------------------------------
 
 
 def _slug_problems(
@@ -148,7 +142,7 @@ def cancel_issue(engine: Engine, issue_id: int) -> IssueView:
     with transaction(factory) as session:
         issue = issue_repo.get_issue(session, issue_id)
         if not issue_repo.transition(
-            session, issue_id, expected=queue_repo.EDITABLE, to=IssueStatus.CANCELLED
+            session, issue_id, expected=EDITABLE, to=IssueStatus.CANCELLED
         ):
             raise IssueStateError(
                 f"issue {issue_id} is {issue.status}; only a draft or approved issue can be "
@@ -179,7 +173,7 @@ def reschedule_issue(
     factory = session_factory(engine)
     with transaction(factory) as session:
         issue = issue_repo.get_issue(session, issue_id)
-        if issue.status not in queue_repo.EDITABLE:
+        if issue.status not in EDITABLE:
             raise IssueStateError(
                 f"issue {issue_id} is {issue.status}; only a draft or approved issue can move"
             )
@@ -204,154 +198,3 @@ def reschedule_issue(
             raise IssueStateError(f"issue {issue_id} started sending meanwhile; not moved")
         issue = issue_repo.get_issue(session, issue_id)
         return view_of(issue, slug)
-
-
-# -- status -----------------------------------------------------------------------------
-
-
-def approval_state(status: IssueStatus, approved_hash: str | None, content_hash: str) -> str:
-    if status == IssueStatus.DRAFT:
-        return "needs approval"
-    if approved_hash != content_hash:
-        return "changed since approval: approve again"
-    return "approved"
-
-
-def scheduler_status(cfg: Settings, engine: Engine, now: dt.datetime) -> dict[str, Any]:
-    """Everything ``newsletter status`` shows, as plain data (also its ``--json``)."""
-    from newsletter.content.loader import check_library
-    from newsletter.schedule_rules.specs import JOBS, LEASE_NAME
-    from newsletter.services.hold import held_status
-    from newsletter.storage.models import JobRunStatus
-    from newsletter.storage.repositories import scheduling as sched_repo
-
-    today = now.astimezone(cfg.zone).date()
-    factory = session_factory(engine)
-    with transaction(factory) as session:
-        lease = sched_repo.get_lease(session, LEASE_NAME)
-        last_run = sched_repo.last_holder_run(session)
-        jobs = []
-        for spec in JOBS:
-            last = sched_repo.last_run(session, spec.id)
-            jobs.append(
-                {
-                    "id": spec.id,
-                    "schedule": spec.schedule_text(cfg),
-                    "next_run": _iso(spec.next_run(cfg, now)),
-                    "last_status": str(last.status) if last else None,
-                    "last_started_at": _iso(last.started_at) if last else None,
-                    "last_detail": last.detail if last and last.detail else None,
-                }
-            )
-        upcoming = [
-            {
-                "id": i.id,
-                "list": slug,
-                "date": i.issue_date.isoformat(),
-                "status": str(i.status),
-                "approval": approval_state(i.status, i.approved_hash, i.content_hash),
-                "approved_by": i.approved_by,
-                "subject": i.subject,
-            }
-            for i, slug in queue_repo.upcoming(session, today)
-        ]
-        sends = queue_repo.recent_sends(session)
-        totals = queue_repo.batch_totals(session, [i.id for i, _ in sends])
-        recent = [
-            {
-                "id": i.id,
-                "list": slug,
-                "date": i.issue_date.isoformat(),
-                "status": str(i.status),
-                "started_at": _iso(i.send_started_at),
-                "sent_at": _iso(i.sent_at),
-                "recipients": i.recipients,
-                "accepted": totals[i.id].get("accepted", 0),
-                "failed": totals[i.id].get("failed", 0),
-                "unknown": totals[i.id].get("unknown", 0),
-                "pending": totals[i.id].get("pending", 0) + totals[i.id].get("sending", 0),
-            }
-            for i, slug in sends
-        ]
-        failed_sends = [_failed_send(cfg, s, now) for s in recent if s["status"] == "failed"]
-        unknown = [
-            dataclasses.asdict(b) | {"issue_date": b.issue_date.isoformat()}
-            for b in queue_repo.unknown_batches(session)
-        ]
-        missed = [
-            {
-                "job": r.job_id,
-                "scheduled_for": _iso(r.scheduled_for),
-                "recorded_at": _iso(r.started_at),
-                "detail": r.detail,
-            }
-            for r in sched_repo.recent_runs(session, statuses=[JobRunStatus.MISSED], limit=10)
-        ]
-        failed_events = {
-            "total": events_repo.count_failed(session),
-            "recent": [
-                {
-                    "id": e.id,
-                    "event": e.event,
-                    "sg_event_id": e.sg_event_id,
-                    "received_at": _iso(e.received_at),
-                    "error": e.error,
-                }
-                for e in events_repo.failed_events(session)
-            ],
-        }
-    return {
-        "now": now.isoformat(),
-        "timezone": cfg.timezone,
-        "leader": _leader(lease, now, last_run),
-        "jobs": jobs,
-        "upcoming": upcoming,
-        "recent_sends": recent,
-        "failed_sends": failed_sends,
-        "unknown_batches": unknown,
-        "missed_runs": missed,
-        "failed_events": failed_events,
-        # Files the next assemble leaves out (or is stopped by, when an issue needs them).
-        "content_problems": [str(p) for p in check_library(cfg.content_dir).problems],
-        # Staged issues an operator cancelled or paused, and what SendGrid still delivers.
-        "held_issues": held_status(cfg, engine),
-    }
-
-
-def _failed_send(cfg: Settings, send: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
-    """A send that ended with failed batches: a failure, whatever its jobs reported."""
-    closes = window_closes(cfg, dt.date.fromisoformat(send["date"]))
-    return {
-        "id": send["id"],
-        "list": send["list"],
-        "date": send["date"],
-        "failed": send["failed"],
-        "window_closes": closes.isoformat(),
-        "retrying": now < closes,
-        "command": f"newsletter issue send {send['id']}",
-    }
-
-
-def _leader(lease: Any, now: dt.datetime, last_run: Any) -> dict[str, Any]:
-    if lease is None:
-        if last_run is None:
-            return {"state": "none", "holder": None}
-        # Released on a clean stop (or after --once): schedulers have run, none leads now.
-        return {
-            "state": "stopped",
-            "holder": last_run.holder,
-            "last_run_job": last_run.job_id,
-            "last_run_at": last_run.started_at.isoformat(),
-        }
-    alive = lease.expires_at > now
-    return {
-        "state": "leading" if alive else "expired",
-        "holder": lease.holder,
-        "since": lease.acquired_at.isoformat(),
-        "heartbeat_age_s": round((now - lease.heartbeat_at).total_seconds()),
-        "expires_in_s": round((lease.expires_at - now).total_seconds()),
-    }
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None

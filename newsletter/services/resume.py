@@ -25,7 +25,8 @@ from newsletter.services import hold, issues_send, staging
 from newsletter.services.batch_settle import settle_silent
 from newsletter.services.notices import notify_failed_sends
 from newsletter.services.schedule import JobEnv, is_stale, send_failure
-from newsletter.services.send_retry import LEASE_MARGIN, FailedSend, window_closes
+from newsletter.services.send_retry import LEASE_MARGIN, FailedSend
+from newsletter.services.timing import window_closes
 from newsletter.storage.db import transaction
 from newsletter.storage.models import BatchStatus, IssueStatus, utcnow
 from newsletter.storage.repositories import issues as issue_repo

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from newsletter.services import timing
+from newsletter.services.timing import window_closes
 from newsletter.settings import Settings
 from newsletter.storage.models import BatchStatus, IssueStatus
 from newsletter.storage.repositories.ledger import LedgerCounts
@@ -64,11 +65,6 @@ class RetryBackoff:
         """Stop tracking an issue; True when it was tracked."""
         with self._lock:
             return self._state.pop(issue_id, None) is not None
-
-
-def window_closes(cfg: Settings, issue_date: dt.date) -> dt.datetime:
-    """The end of the send window: the delivery time plus ``NEWSLETTER_SEND_WINDOW_MINUTES``."""
-    return timing.due_time(cfg, issue_date) + dt.timedelta(minutes=cfg.send_window_minutes)
 
 
 @dataclass(frozen=True)

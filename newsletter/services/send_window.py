@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from newsletter.delivery.retry import RetryWindow
-from newsletter.services import send_retry
+from newsletter.services import timing
 from newsletter.settings import Settings
 from newsletter.storage.db import session_factory, transaction
 from newsletter.storage.models import BatchStatus, IssueStatus, utcnow
@@ -28,7 +28,7 @@ RUN_RETRY_FLOOR = dt.timedelta(minutes=10)
 
 def window_closes_at(cfg: Settings, issue_date: dt.date) -> dt.datetime:
     """When the send window of an issue dated ``issue_date`` closes (UTC)."""
-    return send_retry.window_closes(cfg, issue_date).astimezone(dt.UTC)
+    return timing.window_closes(cfg, issue_date).astimezone(dt.UTC)
 
 
 def run_window(

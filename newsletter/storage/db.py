@@ -11,14 +11,18 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.errors import DatabaseUnavailableError, SchemaError, StorageError
+
+if TYPE_CHECKING:
+    # The ORM is imported where a session is made, so that ``newsletter status``, which
+    # reads through Core (``connected``), never loads it.
+    from sqlalchemy.orm import Session, sessionmaker
 
 T = TypeVar("T")
 
@@ -71,6 +75,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
+    from sqlalchemy.orm import sessionmaker
+
     return sessionmaker(engine, expire_on_commit=False)
 
 
@@ -83,13 +89,27 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.commit()
     except SQLAlchemyError as exc:
         session.rollback()
-        kind = DatabaseUnavailableError if _connection_failed(exc) else StorageError
-        raise kind(f"database error: {exc.__class__.__name__}: {exc}") from exc
+        raise _translated(exc) from exc
     except BaseException:
         session.rollback()
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def connected(engine: Engine) -> Iterator[Connection]:
+    """``transaction`` for Core work: one transaction on one connection, same errors."""
+    try:
+        with engine.begin() as connection:
+            yield connection
+    except SQLAlchemyError as exc:
+        raise _translated(exc) from exc
+
+
+def _translated(exc: SQLAlchemyError) -> StorageError:
+    kind = DatabaseUnavailableError if _connection_failed(exc) else StorageError
+    return kind(f"database error: {exc.__class__.__name__}: {exc}")
 
 
 def _connection_failed(exc: SQLAlchemyError) -> bool:

@@ -26,16 +26,10 @@ from newsletter.storage.models.events import (
     IssueOutcomeTotals,
     WebhookEvent,
 )
-from newsletter.storage.models.issues import (
-    BatchStatus,
-    Delivery,
-    DeliveryStatus,
-    Issue,
-    IssueStatus,
-    SendBatch,
-)
+from newsletter.storage.models.issues import Delivery, DeliveryStatus, Issue, SendBatch
 from newsletter.storage.models.limits import RateLimitHit
-from newsletter.storage.models.scheduling import JobRun, JobRunStatus, SchedulerLease, SyncCursor
+from newsletter.storage.models.scheduling import JobRun, SchedulerLease, SyncCursor
+from newsletter.storage.types import BatchStatus, IssueStatus, JobRunStatus
 
 __all__ = [
     "AuditEntry",

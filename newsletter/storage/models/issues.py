@@ -27,23 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from newsletter.storage.models.base import Base, UTCDateTime, string_enum, utcnow
-
-
-class IssueStatus(enum.StrEnum):
-    DRAFT = "draft"
-    APPROVED = "approved"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-class BatchStatus(enum.StrEnum):
-    PENDING = "pending"
-    SENDING = "sending"
-    ACCEPTED = "accepted"
-    FAILED = "failed"
-    UNKNOWN = "unknown"
+from newsletter.storage.types import BatchStatus, IssueStatus
 
 
 class DeliveryStatus(enum.StrEnum):

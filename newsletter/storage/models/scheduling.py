@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Enum, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from newsletter.storage.models.base import Base, UTCDateTime, utcnow
-
-
-class JobRunStatus(enum.StrEnum):
-    RUNNING = "running"
-    OK = "ok"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    MISSED = "missed"
+from newsletter.storage.types import JobRunStatus
 
 
 class SchedulerLease(Base):

@@ -167,21 +167,6 @@ def mark_failed(session: Session, event_id: int, error: str, now: dt.datetime) -
     )
 
 
-def count_failed(session: Session) -> int:
-    return int(session.scalar(select(func.count()).where(WebhookEvent.error.is_not(None))) or 0)
-
-
-def failed_events(session: Session, limit: int = 10) -> list[WebhookEvent]:
-    """The most recently set-aside events, newest first."""
-    query = (
-        select(WebhookEvent)
-        .where(WebhookEvent.error.is_not(None))
-        .order_by(WebhookEvent.id.desc())
-        .limit(limit)
-    )
-    return list(session.scalars(query))
-
-
 def issues_for_message_ids(session: Session, message_ids: Iterable[str]) -> dict[str, int]:
     """X-Message-Id of a send batch -> its issue id, for the ids that are known."""
     wanted = sorted(set(message_ids))

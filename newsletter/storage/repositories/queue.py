@@ -1,17 +1,18 @@
-"""The issue queue as the scheduler and ``status`` see it: what is due, upcoming, sent.
+"""The issue queue as the scheduler sees it: what is due on a date, what may settle.
 
 State changes go through ``repositories.issues`` (compare-and-set); this module adds
-the read side and the one in-place edit the queue needs, a reschedule.
+the scheduler's reads and the one in-place edit the queue needs, a reschedule. What
+``newsletter status`` reads of the queue (upcoming, last sends, unknown batches) is in
+``repositories.overview``, in Core.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,26 +25,7 @@ from newsletter.storage.models import (
     SendBatch,
     utcnow,
 )
-
-EDITABLE = (IssueStatus.DRAFT, IssueStatus.APPROVED)
-SEND_STATES = (IssueStatus.SENDING, IssueStatus.SENT, IssueStatus.FAILED)
-
-
-@dataclass(frozen=True)
-class UnknownBatch:
-    issue_id: int
-    list_slug: str
-    issue_date: dt.date
-    batch_no: int
-    recipients: int
-    message_id: str | None
-    error: str | None
-    updated_at: dt.datetime
-    settle_step: str | None = None
-    """Staged sends: "queued" (waits for one of SendGrid's 10 holds) or "fallback"."""
-    settle_note: str | None = None
-    request_started_at: dt.datetime | None = None
-    """When its request began to be written (None: recorded before that was kept)."""
+from newsletter.storage.repositories.overview import EDITABLE
 
 
 def _with_slug() -> Any:
@@ -54,17 +36,6 @@ def issues_on(session: Session, issue_date: dt.date) -> list[tuple[Issue, str]]:
     """The live (not cancelled) issues of every list for one date."""
     stmt = _with_slug().where(Issue.issue_date == issue_date, Issue.status != IssueStatus.CANCELLED)
     return [(i, s) for i, s in session.execute(stmt.order_by(MailingList.slug)).all()]
-
-
-def upcoming(session: Session, today: dt.date, limit: int = 20) -> list[tuple[Issue, str]]:
-    """Issues dated today or later that have not started sending, soonest first."""
-    stmt = (
-        _with_slug()
-        .where(Issue.issue_date >= today, Issue.status.in_(EDITABLE))
-        .order_by(Issue.issue_date, MailingList.slug)
-        .limit(limit)
-    )
-    return [(i, s) for i, s in session.execute(stmt).all()]
 
 
 def in_status(session: Session, statuses: Collection[IssueStatus]) -> list[tuple[Issue, str]]:
@@ -87,59 +58,6 @@ def settleable_issues(session: Session) -> list[tuple[int, str, dt.date]]:
         .distinct()
     )
     return [(int(i), str(s), d) for i, s, d in session.execute(stmt).all()]
-
-
-def recent_sends(session: Session, limit: int = 5) -> list[tuple[Issue, str]]:
-    stmt = (
-        _with_slug()
-        .where(Issue.status.in_(SEND_STATES))
-        .order_by(Issue.send_started_at.desc().nulls_last(), Issue.id.desc())
-        .limit(limit)
-    )
-    return [(i, s) for i, s in session.execute(stmt).all()]
-
-
-def batch_totals(session: Session, issue_ids: Sequence[int]) -> dict[int, dict[str, int]]:
-    """Per issue: recipients by batch status (accepted, failed, unknown, pending, sending)."""
-    if not issue_ids:
-        return {}
-    stmt = (
-        select(SendBatch.issue_id, SendBatch.status, func.sum(SendBatch.recipients))
-        .where(SendBatch.issue_id.in_(list(issue_ids)))
-        .group_by(SendBatch.issue_id, SendBatch.status)
-    )
-    totals: dict[int, dict[str, int]] = {i: {} for i in issue_ids}
-    for issue_id, status, recipients in session.execute(stmt).all():
-        totals[issue_id][BatchStatus(status).value] = int(recipients or 0)
-    return totals
-
-
-def unknown_batches(session: Session, limit: int = 50) -> list[UnknownBatch]:
-    """Batches whose outcome is unknown: a human must check SendGrid before resending."""
-    stmt = (
-        select(SendBatch, Issue.issue_date, MailingList.slug)
-        .join(Issue, Issue.id == SendBatch.issue_id)
-        .join(MailingList, MailingList.id == Issue.list_id)
-        .where(SendBatch.status == BatchStatus.UNKNOWN)
-        .order_by(SendBatch.updated_at, SendBatch.issue_id, SendBatch.batch_no)
-        .limit(limit)
-    )
-    return [
-        UnknownBatch(
-            issue_id=b.issue_id,
-            list_slug=slug,
-            issue_date=day,
-            batch_no=b.batch_no,
-            recipients=b.recipients,
-            message_id=b.message_id,
-            error=b.error,
-            updated_at=b.updated_at,
-            settle_step=b.settle_step,
-            settle_note=b.settle_note,
-            request_started_at=b.request_started_at,
-        )
-        for b, day, slug in session.execute(stmt).all()
-    ]
 
 
 def reschedule(session: Session, issue_id: int, new_date: dt.date, **content: Any) -> bool:

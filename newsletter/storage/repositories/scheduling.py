@@ -2,31 +2,22 @@
 
 The lease is taken and renewed with one conditional UPDATE (or an INSERT that does
 nothing on conflict) whose row count says who won, so it behaves the same on SQLite
-and PostgreSQL and needs no advisory lock.
+and PostgreSQL and needs no advisory lock. Reading the lease and the runs is in
+``repositories.overview`` (Core, shared with ``newsletter status``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, case, delete, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from newsletter.storage.models.scheduling import JobRun, JobRunStatus, SchedulerLease, SyncCursor
+from newsletter.storage.models import JobRun, JobRunStatus, SchedulerLease, SyncCursor
 
 FINISHED = (JobRunStatus.OK, JobRunStatus.SKIPPED)
-
-
-@dataclass(frozen=True)
-class LeaseInfo:
-    name: str
-    holder: str
-    acquired_at: dt.datetime
-    heartbeat_at: dt.datetime
-    expires_at: dt.datetime
 
 
 def _rowcount(result: Any) -> int:
@@ -79,13 +70,6 @@ def release_lease(session: Session, name: str, holder: str) -> bool:
         SchedulerLease.name == name, SchedulerLease.holder == holder
     )
     return _rowcount(session.execute(stmt.execution_options(synchronize_session=False))) == 1
-
-
-def get_lease(session: Session, name: str) -> LeaseInfo | None:
-    row = session.execute(select(SchedulerLease).where(SchedulerLease.name == name)).scalar()
-    if row is None:
-        return None
-    return LeaseInfo(row.name, row.holder, row.acquired_at, row.heartbeat_at, row.expires_at)
 
 
 def start_run(
@@ -169,25 +153,6 @@ def record_missed(
     return True
 
 
-def recent_runs(
-    session: Session, *, statuses: list[JobRunStatus] | None = None, limit: int = 20
-) -> list[JobRun]:
-    stmt = select(JobRun).order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(limit)
-    if statuses:
-        stmt = stmt.where(JobRun.status.in_(statuses))
-    return list(session.execute(stmt).scalars())
-
-
-def last_run(session: Session, job_id: str) -> JobRun | None:
-    stmt = (
-        select(JobRun)
-        .where(JobRun.job_id == job_id, JobRun.status != JobRunStatus.MISSED)
-        .order_by(JobRun.started_at.desc(), JobRun.id.desc())
-        .limit(1)
-    )
-    return session.execute(stmt).scalar()
-
-
 def get_cursor(session: Session, name: str) -> int | None:
     return session.execute(select(SyncCursor.position).where(SyncCursor.name == name)).scalar()
 
@@ -226,14 +191,3 @@ def first_start(session: Session, now: dt.datetime) -> dt.datetime:
         stored = get_cursor(session, FIRST_START)
         assert stored is not None
     return dt.datetime.fromtimestamp(stored, dt.UTC)
-
-
-def last_holder_run(session: Session) -> JobRun | None:
-    """The latest run any scheduler started (missed runs have no holder)."""
-    stmt = (
-        select(JobRun)
-        .where(JobRun.holder.is_not(None))
-        .order_by(JobRun.started_at.desc(), JobRun.id.desc())
-        .limit(1)
-    )
-    return session.execute(stmt).scalar()

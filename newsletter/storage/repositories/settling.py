@@ -11,7 +11,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Table, and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from newsletter.storage.models import BatchStatus, Issue, IssueStatus, SendBatch, utcnow
+from newsletter.storage.models import BatchStatus, SendBatch, utcnow
 
 _BATCHES = cast(Table, SendBatch.__table__)
 _B = _BATCHES.c
@@ -115,12 +115,3 @@ def settle_unknown(
     )
     result = cast(CursorResult[Any], session.connection().execute(stmt))
     return int(result.rowcount) == 1
-
-
-def held_issues(session: Session) -> list[tuple[int, str]]:
-    """Staged issues an operator cancelled or paused at SendGrid, with the hold."""
-    stmt = select(Issue.id, Issue.stage_hold).where(
-        Issue.stage_hold.in_(["cancel", "pause"]),
-        Issue.status.in_([IssueStatus.SENT, IssueStatus.SENDING]),
-    )
-    return [(int(i), str(h)) for i, h in session.execute(stmt).all()]
