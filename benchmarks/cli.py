@@ -5,7 +5,7 @@
 Runs ``newsletter --help`` and ``newsletter status`` (on a fresh, migrated SQLite file)
 RUNS times each in a child process and prints the median CPU time (user + system) and
 the peak RSS, next to a bare ``python -c pass`` measured in the same run, and next to the
-floor of what ``status`` cannot do without: importing the settings (pydantic-settings)
+floor of what ``status`` could not do without before round 3: importing the settings
 and the storage models (SQLAlchemy ORM) and nothing else. Budget: each command <= 0.35 s
 of CPU, median of 5.
 """

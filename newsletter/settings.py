@@ -4,19 +4,28 @@ Every variable is ``NEWSLETTER_<FIELD>`` except ``SENDGRID_API_KEY``, which keep
 the name every SendGrid tool uses. ``load_settings`` turns pydantic's validation
 errors into a ``SettingsError`` that names the variable, because a person reads
 ``NEWSLETTER_BATCH_SIZE``, not ``batch_size``.
+
+The variables are read here (``_from_environment``) rather than by pydantic-settings,
+which imports asyncio, argparse and its cloud-secret sources and cost every command
+about 0.09 s of CPU. The rules are the ones it applied: names are not case-sensitive,
+the environment wins over ``.env`` (read with python-dotenv, in the current folder),
+arguments to ``load_settings`` win over both, and the values reach pydantic as text.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import socket
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AliasChoices,
+    BaseModel,
+    ConfigDict,
     Field,
     PrivateAttr,
     SecretStr,
@@ -24,7 +33,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic.fields import FieldInfo
 
 from newsletter.errors import SettingsError
 
@@ -47,18 +56,12 @@ def _split_csv(value: Any) -> Any:
     return value
 
 
-class Settings(BaseSettings):
-    """The effective configuration of one process."""
+class Settings(BaseModel):
+    """The effective configuration of one process (``load_settings`` reads it)."""
 
     _key_from_file: bool = PrivateAttr(default=False)
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        validate_default=True,
-    )
+    model_config = ConfigDict(extra="ignore", validate_default=True, populate_by_name=True)
 
     # Storage
     database_url: str = "sqlite:///var/newsletter.db"
@@ -113,7 +116,7 @@ class Settings(BaseSettings):
     allow_insecure_public_url: bool = False
     # No built-in key: anyone who read the source could forge every subscriber's links.
     secret_key: SecretStr = SecretStr("")
-    secret_key_fallbacks: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    secret_key_fallbacks: list[SecretStr] = Field(default_factory=list)
     confirm_token_max_age_hours: int = Field(default=72, ge=1)
 
     # Scheduling
@@ -131,8 +134,8 @@ class Settings(BaseSettings):
     # renews its lease at least every 5 s while requests are in flight, hence the minimum.
     lease_seconds: int = Field(default=60, ge=6, le=600)
     require_approval: bool = True
-    review_emails: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    feeds: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    review_emails: list[str] = Field(default_factory=list)
+    feeds: list[str] = Field(default_factory=list)
 
     # Web
     archive: bool = True
@@ -279,10 +282,56 @@ def env_name(field: str) -> str:
     return f"{ENV_PREFIX}{field.upper()}"
 
 
+DOTENV_FILE = Path(".env")
+
+
+def _variables(name: str, field: FieldInfo) -> tuple[str, ...]:
+    """The variables that may set ``name``, first choice first."""
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        return tuple(str(choice) for choice in alias.choices)
+    return (f"{ENV_PREFIX}{name.upper()}",)
+
+
+def _from_environment() -> dict[str, Any]:
+    """Each setting given in the environment or ``.env``, by the name pydantic validates.
+
+    A setting with alias choices (``SENDGRID_API_KEY``) is keyed by its first choice, so
+    validation errors name the variable.
+    """
+    environment = {key.lower(): value for key, value in os.environ.items()}
+    dotenv: dict[str, str | None] = {}
+    if DOTENV_FILE.is_file():
+        from dotenv import dotenv_values  # only when there is a file to read
+
+        dotenv = {k.lower(): v for k, v in dotenv_values(DOTENV_FILE, encoding="utf-8").items()}
+    values: dict[str, Any] = {}
+    for name, field in Settings.model_fields.items():
+        variables = _variables(name, field)
+        key = variables[0] if field.validation_alias is not None else name
+        for source in (environment, dotenv):
+            found = next(
+                (source[v.lower()] for v in variables if source.get(v.lower()) is not None), None
+            )
+            if found is not None:
+                values[key] = found
+                break
+    return values
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Read the settings, turning validation errors into one clear ``SettingsError``."""
+    """Read the settings, turning validation errors into one clear ``SettingsError``.
+
+    ``overrides`` (by field name) win over the environment and ``.env``.
+    """
+    given = _from_environment()
+    for name in overrides:
+        info = Settings.model_fields.get(name)
+        if info is not None:
+            for variable in _variables(name, info):
+                given.pop(variable, None)  # an alias key the override replaces
     try:
-        return Settings(**overrides)
+        return Settings.model_validate({**given, **overrides})
     except ValidationError as exc:
         lines = []
         for error in exc.errors():

@@ -95,3 +95,48 @@ def test_config_show_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_usage_error_exits_2() -> None:
     result = runner.invoke(app, ["config", "show", "--no-such-flag"])
     assert result.exit_code == 2
+
+
+def test_the_environment_wins_over_dotenv_and_arguments_over_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".env").write_text(
+        "# a comment\n"
+        "NEWSLETTER_BATCH_SIZE=7\n"
+        'export NEWSLETTER_FROM_NAME="Quoted Name"\n'
+        "SENDGRID_API_KEY=SG.from-the-dotenv-file-000\n"
+        "NEWSLETTER_TIPS_PER_ISSUE\n"  # no value: as if absent
+    )
+    monkeypatch.setenv("NEWSLETTER_BATCH_SIZE", "5")
+    monkeypatch.setenv("NEWSLETTER_SENDGRID_API_KEY", "SG.from-the-environment-111")
+    cfg = load_settings()
+    assert cfg.batch_size == 5
+    assert cfg.from_name == "Quoted Name"
+    assert cfg.tips_per_issue == 2
+    assert cfg.sendgrid_api_key is not None
+    assert cfg.sendgrid_api_key.get_secret_value() == "SG.from-the-environment-111"
+    assert load_settings(batch_size=3).batch_size == 3
+
+
+def test_variable_names_are_not_case_sensitive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("newsletter_batch_size", "9")
+    assert load_settings().batch_size == 9
+
+
+def test_a_bad_value_in_dotenv_names_the_variable(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("NEWSLETTER_SEND_CONCURRENCY=lots\n")
+    with pytest.raises(SettingsError, match="NEWSLETTER_SEND_CONCURRENCY: Input should be"):
+        load_settings()
+
+
+def test_reading_the_settings_imports_no_pydantic_settings() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, newsletter.settings as s\n"
+        "s.load_settings()\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('pydantic_settings', 'asyncio'))))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
