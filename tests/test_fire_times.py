@@ -139,3 +139,12 @@ def test_an_unwritable_cache_folder_only_costs_the_cache(
         LIVE.next_after("0 9 * * tue", zone, now, variable="X")
     )
     assert not any(name.endswith(".tmp") for name in os.listdir(tmp_path))
+
+
+def test_the_file_keeps_only_the_schedules_asked_about_lately() -> None:
+    zone = ZoneInfo("UTC")
+    now = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+    for minute in range(fire_times.KEPT + 3):
+        RememberedFireTimes().next_after(f"{minute} 9 * * *", zone, now, variable="X")
+    spans = json.loads((cache.folder() / fire_times.FILE_NAME).read_bytes())["spans"]
+    assert list(spans) == [f"UTC|{m} 9 * * *" for m in range(3, fire_times.KEPT + 3)]

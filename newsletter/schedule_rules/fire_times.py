@@ -7,8 +7,9 @@ CPU than the rest of a status, so :class:`RememberedFireTimes` asks it once for 
 fire time in the six weeks either side of the question (at most :data:`LIMIT` each
 side), keeps them in the cache folder (``newsletter.cache``), and answers later
 questions inside that span from the list. The answers are APScheduler's own datetimes,
-so they are exact; a question outside the span, or a file written for another
-APScheduler installation or other time-zone data, goes to APScheduler again.
+so they are exact; a question outside the span or near a clock change (see
+``_Span.first_from``), or a file written for another APScheduler installation or
+other time-zone data, goes to APScheduler again.
 
 :data:`LIVE` asks APScheduler every time: the scheduler and the commands that act on
 a time (staging a send, refusing an early one) use it, so no cache file is ever between
@@ -36,6 +37,8 @@ BACK = dt.timedelta(days=42)
 AHEAD = dt.timedelta(days=42)
 LIMIT = 1000
 """Fire times kept on each side of the question; a denser schedule keeps a shorter span."""
+KEPT = 8
+"""Schedules (expression and zone) kept in the file, the most recently computed."""
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _STEP = dt.timedelta(seconds=1)
 """``triggers.next_fire_time`` asks for the first fire time at least a second later."""
@@ -177,7 +180,10 @@ class RememberedFireTimes:
             if known:
                 return fire
         span = self._compute(expression, zone, second, variable)
+        spans.pop(entry, None)
         spans[entry] = span.as_json(zone_key)
+        for stale in list(spans)[:-KEPT]:  # schedules no longer asked about
+            del spans[stale]
         cache.store(FILE_NAME, self._loaded())
         known, fire = span.first_from(second, zone, offset)
         if known:
