@@ -157,3 +157,32 @@ def test_missing_schema_is_an_operational_error(
     result = run()
     assert result.exit_code != 0
     assert "db upgrade" in str(result.exception) or "db upgrade" in result.output
+
+
+def test_a_warm_cache_answers_as_a_cold_one(
+    status_engine: Engine, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from tests.conftest import REPO_ROOT
+
+    content = tmp_path / "content"
+    shutil.copytree(REPO_ROOT / "content", content)
+    (content / "tips" / "broken.md").write_text("---\ntitle: [unclosed\n---\nbody\n", "utf-8")
+    monkeypatch.setenv("NEWSLETTER_CONTENT_DIR", str(content))
+
+    def shown() -> dict[str, Any]:
+        data = status_json()
+        data.pop("now")
+        for job in data["jobs"]:
+            if job["schedule"].startswith("every") or job["schedule"] == "daily":
+                job.pop("next_run")  # now + interval: the clock moved on between runs
+        return data
+
+    cold = shown()
+    cache = tmp_path / "cache" / "newsletter"
+    assert {p.name for p in cache.iterdir()} >= {"fire-times.json"}
+    assert cold["content_problems"] and "broken.md" in cold["content_problems"][0]
+    assert shown() == cold
+    shutil.rmtree(cache)
+    assert shown() == cold
