@@ -23,7 +23,7 @@ from typing import Any, Literal, get_args
 import orjson
 
 from newsletter.delivery.retry import RetryPolicy, call_with_retry
-from newsletter.delivery.senders.sendgrid import translate_error
+from newsletter.delivery.senders.sendgrid import library_client, translate_error
 from newsletter.errors import DeliveryError, SendOutcomeUnknownError, SendRetryableError
 from newsletter.settings import Settings
 
@@ -110,12 +110,10 @@ class SuppressionsClient:
     def _page(self, kind: SuppressionKind, params: dict[str, int]) -> list[dict[str, Any]]:
         what = f"suppressions {kind} offset {params['offset']}"
 
-        from sendgrid import SendGridAPIClient  # only when a request is made
-
         def attempt() -> list[dict[str, Any]]:
             self.requests_made += 1
             try:
-                client = SendGridAPIClient(api_key=self._api_key, host=self.base_url).client
+                client = library_client(self._api_key, self.base_url, self.timeout)
                 for segment in _PATHS[kind]:
                     client = client._(segment)
                 response = client.get(query_params=params, timeout=self.timeout)

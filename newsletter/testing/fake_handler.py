@@ -210,7 +210,7 @@ class FakeHandler(BaseHTTPRequestHandler):
             fake.count("status_429")
             self._answer(429, _errors(ApiError("too many requests", None)), limited)
             return
-        message_id, headers = fake.record(summary, body, plan)
+        message_id, headers = fake.record(summary, body, plan, dict(self.headers.items()))
         if fault is not None and fault.kind == "hang":
             # Accepted, yet the client never hears back: the "outcome unknown" case.
             fake.stopping.wait(fault.duration)

@@ -56,6 +56,8 @@ class AcceptedRequest:
     batch_id: str | None = None
     send_at: float | None = None
     """The earliest ``send_at`` in the request (the time it arrived when it had none)."""
+    headers: dict[str, str] | None = None
+    """The request's headers, kept (like ``body``) only with ``keep_bodies=True``."""
 
 
 @dataclass(frozen=True)
@@ -291,7 +293,11 @@ class FakeSendGrid:
             self._stats[outcome] += 1
 
     def record(
-        self, summary: MailSendSummary, body: bytes, plan: SchedulePlan | None = None
+        self,
+        summary: MailSendSummary,
+        body: bytes,
+        plan: SchedulePlan | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[str, dict[str, str]]:
         """Record an accepted request; returns its message id and rate-limit headers."""
         message_id = secrets.token_urlsafe(16)
@@ -306,14 +312,15 @@ class FakeSendGrid:
             body=body if self.keep_bodies else None,
             batch_id=plan.batch_id,
             send_at=min(plan.groups) if plan.groups else None,
+            headers=headers if self.keep_bodies else None,
         )
         with self._lock:
             self._requests.append(accepted)
             self._counts.update(summary.recipients)
             self._stats["accepted"] += 1
-            headers = self._use_rate_limit()
+            answer = self._use_rate_limit()
         self.schedule.schedule(plan.batch_id, plan.groups)
-        return message_id, headers
+        return message_id, answer
 
     def rate_limited(self) -> dict[str, str] | None:
         """The 429 headers when ``enforce_rate_limit`` is on and the window is spent."""

@@ -1,11 +1,12 @@
-"""The SendGrid v3 sender, over the official ``sendgrid`` library.
+"""The SendGrid v3 sender, over the official ``sendgrid`` library's HTTP client.
 
-The library is thin: it builds a ``urllib`` request, opens a new connection for every
-request and sets no timeout unless told (``python_http_client.Client.timeout``, which we
-pass on every call). It raises ``python_http_client`` ``HTTPError`` subclasses for HTTP
-error statuses (the base class for statuses it has no name for, such as 502) and lets
-``urllib``'s network errors through untouched. ``translate_error`` is the one place where
-those become our errors, and it decides the question that matters most to the ledger:
+The library is thin: its ``python_http_client`` builds a ``urllib`` request, opens a new
+connection for every request and sets no timeout unless told
+(``python_http_client.Client.timeout``, which we pass on every call). It raises
+``python_http_client`` ``HTTPError`` subclasses for HTTP error statuses (the base class for
+statuses it has no name for, such as 502) and lets ``urllib``'s network errors through
+untouched. ``translate_error`` is the one place where those become our errors, and it
+decides the question that matters most to the ledger:
 *could SendGrid have received this request?*
 
 - ``urllib.error.URLError`` comes only from connecting or writing the request (DNS,
@@ -19,13 +20,17 @@ those become our errors, and it decides the question that matters most to the le
 from __future__ import annotations
 
 import http.client
+import importlib.metadata
 import math
 import time
 import urllib.error
+import urllib.request
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 import orjson
+from python_http_client.client import Client, Response
 from python_http_client.exceptions import HTTPError
 
 from newsletter.delivery.senders.base import BatchState, SendResult
@@ -37,9 +42,31 @@ from newsletter.errors import (
     SendRetryableError,
 )
 
-# A content type other than exactly "application/json" makes the library send our bytes
-# as they are, instead of running json.dumps over a 1000-recipient dict a second time.
+# The content type the library would not run json.dumps under (anything but exactly
+# "application/json"); kept as it was sent before the body went out as bytes.
 _CONTENT_TYPE = "application/json; charset=utf-8"
+
+
+def library_client(api_key: str, base_url: str, timeout: float) -> Any:
+    """The library's v3 client, as ``SendGridAPIClient(api_key, host=base_url).client``.
+
+    ``SendGridAPIClient`` only fills in three headers and hands over this
+    ``python_http_client.Client``, which makes every request; it is made here the same
+    way because importing the ``sendgrid`` package imports its event-webhook helper and
+    with it ``cryptography``: ~6 MB of a send's memory that sending never uses.
+    ``tests/test_sendgrid_body.py`` checks that both make the same client (URL, headers).
+    """
+    headers = {
+        "Authorization": f"Bearer {api_key}",
+        "User-Agent": f"sendgrid/{_library_version()};python",
+        "Accept": "application/json",
+    }
+    return Client(host=base_url, request_headers=headers, version=3, timeout=timeout)
+
+
+@cache
+def _library_version() -> str:
+    return importlib.metadata.version("sendgrid")
 
 
 class SendGridSender:
@@ -55,23 +82,13 @@ class SendGridSender:
         self.timeout = timeout
 
     def _client(self) -> Any:
-        # Imported here: the library is only needed when a request is made, and the CLI's
-        # start-up should not pay for it.
-        from sendgrid import SendGridAPIClient
-
         # One client per call: the library mutates its header dict on every request, so a
         # shared client would race between threads. A client is only a few small objects.
-        client = SendGridAPIClient(api_key=self._api_key, host=self.base_url)
-        client.client.timeout = self.timeout
-        return client.client
+        return library_client(self._api_key, self.base_url, self.timeout)
 
     def send(self, body: bytes, *, batch_key: str) -> SendResult:
         try:
-            response = self._client().mail.send.post(
-                request_body=body.decode("utf-8"),
-                request_headers={"Content-Type": _CONTENT_TYPE},
-                timeout=self.timeout,
-            )
+            response = _post_bytes(self._client().mail.send, body, timeout=self.timeout)
         except Exception as exc:
             error = translate_error(exc, what=f"batch {batch_key}")
             if error is exc:
@@ -147,6 +164,24 @@ class SendGridSender:
             "list scheduled sends", lambda c: c.user.scheduled_sends.get(timeout=self.timeout)
         )
         return _states(response.body)
+
+
+def _post_bytes(endpoint: Any, body: bytes, *, timeout: float) -> Any:
+    """POST ``body`` to ``endpoint`` (a library ``Client``) as it is; the library's response.
+
+    The library's ``post`` takes a str and encodes it, so our orjson bytes would be
+    decoded and encoded again: two more copies of every body in flight (~0.5 MB each at
+    1000 recipients), plus the str its debug log formats the payload into, enabled or not.
+    This is what ``post`` does for a non-JSON content type (``Client.__getattr__``): the
+    same URL, headers (the key, the library's User-Agent and Accept) and timeout, a new
+    opener, and ``_make_request``, which raises the library's ``HTTPError`` subclasses
+    exactly as ``post`` does, so ``translate_error`` sees the same failures.
+    """
+    endpoint._update_headers({"Content-Type": _CONTENT_TYPE})
+    request = urllib.request.Request(
+        endpoint._build_url(None), data=body, headers=endpoint.request_headers, method="POST"
+    )
+    return Response(endpoint._make_request(urllib.request.build_opener(), request, timeout))
 
 
 def _json_field(raw: bytes | str | None, name: str) -> object:
