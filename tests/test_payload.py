@@ -13,6 +13,7 @@ from newsletter.delivery.payload import (
     Recipient,
     body_recipients,
     build_body,
+    encode_batch,
     encode_body,
 )
 from newsletter.delivery.senders.sendgrid import SendGridSender
@@ -90,8 +91,29 @@ def test_sizes_within_the_limit_keep_order(count: int) -> None:
 
 @pytest.mark.parametrize("count", [0, 1001])
 def test_empty_and_oversized_batches_raise(count: int) -> None:
-    with pytest.raises(DeliveryError, match=f"batch 3: .*{count if count else 'no recipients'}"):
-        build_body(TEMPLATE, recipients(count), batch=3)
+    message = f"batch 3: .*{count if count else 'no recipients'}"
+    for build in (build_body, encode_batch):
+        with pytest.raises(DeliveryError, match=message):
+            build(TEMPLATE, recipients(count), batch=3)
+
+
+@pytest.mark.parametrize(
+    ("template", "count", "staging"),
+    [
+        (TEMPLATE, 1, {}),
+        (TEMPLATE, 1000, {}),
+        (TEMPLATE, 3, {"batch_id": "sg-b1", "send_at": 1_764_000_000}),
+        (TEMPLATE, 3, {"batch_id": "sg-b1", "send_at": 1_764_000_000, "personal_send_at": True}),
+        (MessageTemplate("Zoë", "<p>Ångström</p>", "t", "a@example.org", "Zoë's"), 2, {}),
+    ],
+)
+def test_encode_batch_is_the_encoded_body_byte_for_byte(
+    template: MessageTemplate, count: int, staging: dict[str, object]
+) -> None:
+    people = recipients(count)
+    expected = encode_body(build_body(template, people, batch=4, **staging))  # type: ignore[arg-type]
+    assert encode_batch(template, people, batch=4, **staging) == expected  # type: ignore[arg-type]
+    assert validate_mail_send(orjson.loads(expected)).personalizations == count
 
 
 @pytest.mark.parametrize("count", [1, 999, 1000])
@@ -159,3 +181,6 @@ def test_bad_templates_are_refused_early(changes: dict[str, object], message: st
 def test_encode_body_names_unencodable_values() -> None:
     with pytest.raises(DeliveryError, match="cannot be encoded"):
         encode_body({"x": object()})
+    odd = Recipient("a@example.org", None, {"-first_name-": object()}, "https://x/u/1")  # type: ignore[dict-item]
+    with pytest.raises(DeliveryError, match="cannot be encoded"):
+        encode_batch(TEMPLATE, [odd], batch=1)

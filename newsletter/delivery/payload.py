@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -69,6 +70,12 @@ class MessageTemplate:
                 raise DeliveryError(f"message template: custom_args key {key!r} is set per request")
 
 
+    @cached_property
+    def encoded_message(self) -> bytes:
+        """``"from":…,"subject":…,"content":[…]`` as JSON: encoded once, for every batch."""
+        return _encode(_message(self))[1:-1]  # a slice is a copy of its exact size
+
+
 @dataclass(frozen=True, slots=True)
 class Recipient:
     """One person in a batch, with their substitution values already computed."""
@@ -95,7 +102,44 @@ def build_body(
     ``send_at`` (Unix seconds); ``personal_send_at`` repeats it in every personalization,
     which is how local-time lists say each person's delivery time.
     """
-    count = len(recipients)
+    _check_count(len(recipients), batch)
+    own_send_at = send_at if personal_send_at else None
+    return {
+        "personalizations": [_personalization(r, own_send_at) for r in recipients],
+        **_message(template),
+        **_batch_fields(template, batch, batch_id, send_at),
+    }
+
+
+def encode_batch(
+    template: MessageTemplate,
+    recipients: Sequence[Recipient],
+    *,
+    batch: int,
+    batch_id: str | None = None,
+    send_at: int | None = None,
+    personal_send_at: bool = False,
+) -> bytes:
+    """``encode_body(build_body(...))`` byte for byte, in a third of the memory.
+
+    What a send's worker threads use, with up to one body each in flight. orjson
+    hands back its working buffer without shrinking it: a 0.6 MB body of 1000
+    recipients occupies 1 MB, and the 40 KB issue HTML alone makes it reserve 0.5 MB.
+    Here the issue's part is encoded once per template, each personalization is
+    encoded and copied to its exact size as soon as it is built (its dict freed at
+    once, instead of 1000 alive together), and the body is one exact allocation.
+    """
+    _check_count(len(recipients), batch)
+    own_send_at = send_at if personal_send_at else None
+    parts = [_exact(_encode(_personalization(r, own_send_at))) for r in recipients]
+    tail = _encode(_batch_fields(template, batch, batch_id, send_at))
+    parts[0] = b'{"personalizations":[' + parts[0]
+    # tail is a JSON object: its members follow the message's, inside our braces.
+    parts[-1] += b"]," + template.encoded_message + b"," + tail[1:]
+    return b",".join(parts)
+
+
+def _check_count(count: int, batch: int) -> None:
     if count == 0:
         raise DeliveryError(f"batch {batch}: no recipients to send to")
     if count > MAX_RECIPIENTS_PER_REQUEST:
@@ -103,11 +147,11 @@ def build_body(
             f"batch {batch}: {count} recipients, SendGrid accepts at most "
             f"{MAX_RECIPIENTS_PER_REQUEST} per request"
         )
-    personalizations = [_personalization(r) for r in recipients]
-    custom_args = dict(template.custom_args)
-    custom_args["batch"] = str(batch)
-    body: dict[str, Any] = {
-        "personalizations": personalizations,
+
+
+def _message(template: MessageTemplate) -> dict[str, Any]:
+    """What every batch of a template shares, in the order SendGrid's docs show."""
+    return {
         "from": {"email": template.from_email, "name": template.from_name},
         "subject": template.subject,
         # SendGrid requires text/plain before text/html.
@@ -115,32 +159,37 @@ def build_body(
             {"type": "text/plain", "value": template.text},
             {"type": "text/html", "value": template.html},
         ],
-        "custom_args": custom_args,
     }
+
+
+def _batch_fields(
+    template: MessageTemplate, batch: int, batch_id: str | None, send_at: int | None
+) -> dict[str, Any]:
+    """The body's members after the message: tags, reply-to, and the batch's own values."""
+    custom_args = dict(template.custom_args)
+    custom_args["batch"] = str(batch)
+    fields: dict[str, Any] = {"custom_args": custom_args}
     if template.reply_to:
-        body["reply_to"] = {"email": template.reply_to}
+        fields["reply_to"] = {"email": template.reply_to}
     if template.categories:
-        body["categories"] = list(template.categories)
+        fields["categories"] = list(template.categories)
     if batch_id is not None:
-        body["batch_id"] = batch_id
+        fields["batch_id"] = batch_id
         # Echoed in every event, so the webhook can tell this request from an earlier,
         # cancelled one of the same ledger batch.
         custom_args["sg_batch"] = batch_id
     if send_at is not None:
-        body["send_at"] = send_at
-        if personal_send_at:
-            for personalization in personalizations:
-                personalization["send_at"] = send_at
-    return body
+        fields["send_at"] = send_at
+    return fields
 
 
-def _personalization(recipient: Recipient) -> dict[str, Any]:
+def _personalization(recipient: Recipient, send_at: int | None) -> dict[str, Any]:
     to: dict[str, str] = {"email": recipient.email}
     if recipient.name:
         to["name"] = recipient.name
     subs = recipient.substitutions
     # orjson serialises only real dicts; reuse the caller's dict rather than copying it.
-    return {
+    personalization: dict[str, Any] = {
         "to": [to],
         "substitutions": subs if type(subs) is dict else dict(subs),
         "headers": {
@@ -148,14 +197,26 @@ def _personalization(recipient: Recipient) -> dict[str, Any]:
             "List-Unsubscribe-Post": LIST_UNSUBSCRIBE_POST,
         },
     }
+    if send_at is not None:
+        personalization["send_at"] = send_at
+    return personalization
 
 
 def encode_body(body: Mapping[str, Any]) -> bytes:
     """The body as compact UTF-8 JSON, ready for ``Sender.send``."""
+    return _encode(body)
+
+
+def _encode(value: Mapping[str, Any]) -> bytes:
     try:
-        return orjson.dumps(body)
+        return orjson.dumps(value)
     except TypeError as exc:
         raise DeliveryError(f"request body cannot be encoded as JSON: {exc}") from exc
+
+
+def _exact(raw: bytes) -> bytes:
+    """A copy of exactly ``len(raw)`` bytes: orjson's result keeps its buffer's spare room."""
+    return bytes(memoryview(raw))
 
 
 def body_recipients(body: Mapping[str, Any]) -> list[str]:

@@ -23,7 +23,7 @@ from typing import TypeVar
 
 from newsletter.delivery.ledger import ClaimedBatch, Ledger, Outcome
 from newsletter.delivery.pacing import Pacer
-from newsletter.delivery.payload import MessageTemplate, Recipient, build_body, encode_body
+from newsletter.delivery.payload import MessageTemplate, Recipient, encode_batch
 from newsletter.delivery.retry import RetryPolicy, RetryWindow, call_with_retry
 from newsletter.delivery.senders.base import Sender, SendResult
 from newsletter.errors import (
@@ -222,15 +222,13 @@ class SendRunner:
             url = url_for(subscriber_id)
             recipients.append(Recipient(email, name, substitutions(first_name, url), url))
         send_at = claimed.send_at
-        return encode_body(
-            build_body(
-                self.template,
-                recipients,
-                batch=claimed.batch_no,
-                batch_id=claimed.sg_batch_id,
-                send_at=int(send_at.timestamp()) if send_at is not None else None,
-                personal_send_at=self.staging is not None and self.staging.personal_send_at,
-            )
+        return encode_batch(
+            self.template,
+            recipients,
+            batch=claimed.batch_no,
+            batch_id=claimed.sg_batch_id,
+            send_at=int(send_at.timestamp()) if send_at is not None else None,
+            personal_send_at=self.staging is not None and self.staging.personal_send_at,
         )
 
     def _try_once(self, batch_no: int, body: bytes) -> SendResult:
