@@ -49,11 +49,14 @@ def settings() -> Settings:
     return load_settings()
 
 
-def engine(cfg: Settings, *, check: bool = True) -> Engine:
-    """An engine on the configured database; by default refuses a missing or old schema."""
+def engine(cfg: Settings, *, check: bool = True, sending: bool = False) -> Engine:
+    """An engine on the configured database; by default refuses a missing or old schema.
+
+    ``sending``: for ``issue send``, whose SQLite connections get a small page cache.
+    """
     from newsletter.services.database import open_engine  # SQLAlchemy: only when needed
 
-    return open_engine(cfg, check=check)
+    return open_engine(cfg, check=check, sending=sending)
 
 
 def sessions(cfg: Settings) -> sessionmaker[Session]:

@@ -72,7 +72,7 @@ def send(
         )
     cfg = common.settings()
     cfg.signing_key()  # before any question is asked: the links must not be forgeable
-    engine = common.engine(cfg)
+    engine = common.engine(cfg, sending=True)
     check = check_send(cfg, engine, issue_id)
     resend: list[UnknownBatch] = []
     if resend_unknown:
