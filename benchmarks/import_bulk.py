@@ -73,9 +73,9 @@ def _instrument(spent: Counter[str]) -> None:
     def timed_insert(self: Any, cur: Any) -> None:
         insert(self, cur if isinstance(cur, _TimedCursor) else _TimedCursor(cur, spent))
 
-    def timed_copy(self: Any, rows: Any) -> None:
+    def timed_copy(self: Any, text: str, rows: int) -> None:
         started = time.perf_counter()
-        copy(self, rows)
+        copy(self, text, rows)
         spent["COPY (staging)"] += time.perf_counter() - started
 
     staging._merge = timed_merge  # type: ignore[method-assign]

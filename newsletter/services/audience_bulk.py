@@ -26,7 +26,7 @@ from newsletter.audience.import_plan import SUPPRESSED_DETAIL, UNSUBSCRIBED_DETA
 from newsletter.audience.import_report import ImportSummary, RejectReport
 from newsletter.services import lifecycle
 from newsletter.storage.models import utcnow
-from newsletter.storage.repositories.bulk_import import MERGE_ROWS, MergeRules, Staging
+from newsletter.storage.repositories.bulk_import import MERGE_ROWS, MergeRules, Staging, copy_text
 
 # Rows handed to COPY at a time: large enough that COPY's set-up is noise.
 BULK_CHUNK = 20_000
@@ -74,7 +74,8 @@ class ImportWriter(abc.ABC):
         """Stop any work still running after a failure, before the rollback."""
 
 
-Chunk = list[tuple[Any, ...]]
+# A chunk as COPY text (formatted by the parsing thread), and its row count.
+Chunk = tuple[str, int]
 
 
 class _Merger(threading.Thread):
@@ -107,7 +108,7 @@ class _Merger(threading.Thread):
     def _step(self, chunk: Chunk | None) -> None:
         try:
             if chunk is not None:
-                self.staging.copy(chunk)
+                self.staging.copy(*chunk)
             if chunk is None or self.staging.staged >= MERGE_ROWS:
                 self.counts.update(self.staging.merge())
         except BaseException as exc:  # handed to the parsing thread, which raises it
@@ -155,7 +156,7 @@ class BulkImporter(ImportWriter):
     def flush(self, session: Session) -> None:
         self._raise_failure()
         assert self._merger is not None, "begin() first"
-        staged: Chunk = [
+        staged: list[tuple[Any, ...]] = [
             (
                 r.row,
                 r.email,
@@ -184,7 +185,7 @@ class BulkImporter(ImportWriter):
             for j in self.pending
         )
         if staged:
-            self._merger.chunks.put(staged)
+            self._merger.chunks.put((copy_text(staged), len(staged)))
         self._handed += len(staged)
         self.rows = []
         self.pending = []
