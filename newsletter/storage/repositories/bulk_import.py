@@ -245,8 +245,18 @@ INSERT INTO import_skips (row_no, reason, detail, cells)
 SELECT row_no, reason, detail, cells FROM import_plan WHERE reason IS NOT NULL
 """
 
-_COUNT = f"""
-SELECT {_OUTCOME} AS outcome, count(*) FROM import_plan WHERE reason IS NULL GROUP BY outcome
+# How the slice divides, counted before writing: the outcomes for the summary, and what
+# the writes will touch, so that a statement with nothing to do is not sent (a slice of
+# new people needs no update and no skip).
+_KINDS = f"""
+SELECT count(*) FILTER (WHERE outcome = 'added'),
+       count(*) FILTER (WHERE outcome = 'updated'),
+       count(*) FILTER (WHERE outcome = 'unchanged'),
+       count(*) FILTER (WHERE reason IS NULL AND changed),
+       count(*) FILTER (WHERE reason IS NULL AND state = 'pending'),
+       count(*) FILTER (WHERE reason IS NOT NULL)
+FROM (SELECT reason, changed, state, CASE WHEN reason IS NULL THEN {_OUTCOME} END AS outcome
+      FROM import_plan) AS p
 """
 
 
@@ -357,16 +367,23 @@ class Staging:
             self._analyzed = True
         cur.execute("DROP TABLE IF EXISTS import_plan")
         cur.execute(plan_statement(erasures=self._rules.erasures), params)
-        self._insert(cur)
-        cur.execute(_PROFILES, params)
-        if self._rules.confirmed:
+        cur.execute(_KINDS, params)
+        added, updated, unchanged, changed, pending, skipped = cur.fetchone() or (0,) * 6
+        if added:
+            self._insert(cur)
+        if changed:
+            cur.execute(_PROFILES, params)
+        if pending and self._rules.confirmed:
             cur.execute(_CONFIRMS, params)
-        cur.execute(_KEEP_SKIPS)
-        cur.execute(_COUNT, params)
-        counts = {str(outcome): int(n) for outcome, n in cur.fetchall()}
+        if skipped:
+            cur.execute(_KEEP_SKIPS)
         cur.execute("TRUNCATE import_rows")
         self.staged = 0
-        return counts
+        return {
+            outcome: int(n)
+            for outcome, n in (("added", added), ("updated", updated), ("unchanged", unchanged))
+            if n
+        }
 
     def _insert(self, cur: psycopg.Cursor[Any]) -> None:
         """New subscribers and new memberships: plain inserts, redone with ON CONFLICT
