@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Table, inspect
+from sqlalchemy import Table, inspect, text
 
 from newsletter.errors import SchemaError
 from newsletter.storage import migrate
@@ -71,3 +72,46 @@ def _table_of(diff: object) -> str | None:
         if isinstance(part, str) and part in AUDIENCE_TABLES:
             return part
     return None
+
+
+# The predicates of results.unsubscribed_between and of the sendable count's paused
+# people: the partial indexes (v0018) hold only rows with a value, so each query must
+# still be one they can answer.
+_PARTIAL_INDEX_QUERIES = {
+    "ix_memberships_list_unsubscribed": (
+        "SELECT count(*) FROM memberships {hint}"
+        " WHERE list_id = 1 AND unsubscribed_at >= :since AND unsubscribed_at < :until"
+    ),
+    "ix_subscribers_paused_until": (
+        "SELECT count(*) FROM subscribers {hint} WHERE paused_until > CURRENT_TIMESTAMP"
+    ),
+}
+
+
+def test_the_partial_indexes_serve_the_queries_that_use_them(empty_url: str) -> None:
+    engine = make_engine(empty_url)
+    try:
+        migrate.upgrade(engine)
+        since, until = (
+            dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            dt.datetime(2026, 2, 1, tzinfo=dt.UTC),
+        )
+        with engine.connect() as conn:
+            for index, query in _PARTIAL_INDEX_QUERIES.items():
+                if engine.dialect.name == "sqlite":
+                    # INDEXED BY is an error when the index cannot answer the query.
+                    sql = "EXPLAIN QUERY PLAN " + query.format(hint=f"INDEXED BY {index}")
+                else:
+                    conn.execute(text("SET enable_seqscan = off"))
+                    sql = "EXPLAIN " + query.format(hint="")
+                plan = " ".join(
+                    str(row) for row in conn.execute(text(sql), {"since": since, "until": until})
+                )
+                assert index in plan, plan
+                if engine.dialect.name == "sqlite":
+                    ddl = "SELECT sql FROM sqlite_master WHERE name = :name"
+                else:
+                    ddl = "SELECT indexdef FROM pg_indexes WHERE indexname = :name"
+                assert "IS NOT NULL" in conn.scalar(text(ddl), {"name": index})
+    finally:
+        engine.dispose()

@@ -6,10 +6,16 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from newsletter.storage.models.base import Base, UTCDateTime, string_enum, utcnow
+
+
+def _only_with(column: str) -> dict[str, Any]:
+    """A partial index's options: only the rows where ``column`` has a value."""
+    where = text(f"{column} IS NOT NULL")
+    return {"postgresql_where": where, "sqlite_where": where}
 
 
 class MembershipStatus(enum.StrEnum):
@@ -45,8 +51,11 @@ class MailingList(Base):
 
 class Subscriber(Base):
     __tablename__ = "subscribers"
-    # Few people are paused at once: the sendable count finds them through this index.
-    __table_args__ = (Index("ix_subscribers_paused_until", "paused_until"),)
+    # Few people are paused at once: the sendable count finds them through this index,
+    # which holds only them (an import adds no entry to it; v0018).
+    __table_args__ = (
+        Index("ix_subscribers_paused_until", "paused_until", **_only_with("paused_until")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # As given, with the domain normalized (lower-case, IDNA); what we send to.
@@ -74,7 +83,13 @@ class Membership(Base):
         # "Which lists is this person on?" (show, unsubscribe from all lists).
         Index("ix_memberships_subscriber", "subscriber_id"),
         # "Who left this list since an issue went out?" (an issue's unsubscribe count).
-        Index("ix_memberships_list_unsubscribed", "list_id", "unsubscribed_at"),
+        # Only those who left are in it (v0018).
+        Index(
+            "ix_memberships_list_unsubscribed",
+            "list_id",
+            "unsubscribed_at",
+            **_only_with("unsubscribed_at"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
