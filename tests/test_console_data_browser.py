@@ -95,6 +95,20 @@ def _wait(driver: WebDriver) -> WebDriverWait[WebDriver]:
     return WebDriverWait(driver, 20, ignored_exceptions=(StaleElementReferenceException,))
 
 
+def _text_of(driver: WebDriver, selector: str) -> str:
+    """The element's text, read in one script call.
+
+    Finding the element and then asking for its text are two calls; when a form post or an
+    htmx swap replaces the document between them, chromedriver fails the second with
+    "Node with given id does not belong to the document", which is not a stale-element
+    error a wait ignores. One script call reads whichever document is current.
+    """
+    text = driver.execute_script(
+        "var e = document.querySelector(arguments[0]); return e ? e.innerText : '';", selector
+    )
+    return str(text)
+
+
 def _sign_in(driver: WebDriver, base: str) -> None:
     driver.get(f"{base}/admin/login")
     driver.find_element(By.NAME, "email").send_keys(EMAILS[UserRole.ADMIN])
@@ -171,9 +185,7 @@ def test_content_results_and_audience_pages_in_a_browser(site: tuple[str, int]) 
         driver.get(f"{base}/admin/subscribers")
         # htmx: the results follow the typing, without pressing Search.
         driver.find_element(By.ID, "q").send_keys("reader1")
-        _wait(driver).until(
-            lambda d: "reader1@example.org" in d.find_element(By.ID, "subscriber-results").text
-        )
+        _wait(driver).until(lambda d: "reader1@example.org" in _text_of(d, "#subscriber-results"))
         assert "q=reader1" in driver.current_url  # pushed, so the result can be bookmarked
         driver.get(f"{base}/admin/subscribers?q=reader")
         _check(driver, "subscribers")
@@ -184,5 +196,5 @@ def test_content_results_and_audience_pages_in_a_browser(site: tuple[str, int]) 
         csv_file.write_text("email,first_name\nnew.person@example.org,New\nbroken,X\n")
         driver.find_element(By.ID, "file").send_keys(str(csv_file))
         driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
-        _wait(driver).until(lambda d: "Trial run" in d.find_element(By.TAG_NAME, "main").text)
+        _wait(driver).until(lambda d: "Trial run" in _text_of(d, "main"))
         _check(driver, "import")
