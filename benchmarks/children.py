@@ -12,6 +12,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -86,3 +88,20 @@ def run_child(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     if child.returncode != 0:
         sys.exit(f"{argv[2:]} failed ({child.returncode}):\n{child.stderr[-4000:]}")
     return child.wall, child.peak_mb, child.stdout
+
+
+@contextmanager
+def fake_sendgrid(port: int) -> Iterator[None]:
+    """The project's fake SendGrid in its own process (its memory and CPU not counted)."""
+    fake = subprocess.Popen(
+        [sys.executable, "-m", "newsletter.testing.fake_sendgrid", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert fake.stdout is not None
+        fake.stdout.readline()  # "listening on ...": it accepts requests from here on
+        yield
+    finally:
+        fake.terminate()
+        fake.wait(timeout=30)

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from children import CLI, load_sibling, run_child
+from children import CLI, fake_sendgrid, load_sibling, run_child
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -129,14 +129,7 @@ def main() -> None:
         send._save_issue_html(db_url, issue_id)  # the bare send posts this body
         print(f"[build]  {build:8.1f} s in this process | bare (python -c pass) {bare_start:.2f} s")
 
-        fake = subprocess.Popen(
-            [sys.executable, "-m", "newsletter.testing.fake_sendgrid", "--port", str(port)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert fake.stdout is not None
-            fake.stdout.readline()
+        with fake_sendgrid(port):
             wall, peak, _ = run_child(
                 [*python, CLI, "issue", "send", str(issue_id), "--yes", "--now"], env
             )
@@ -145,9 +138,6 @@ def main() -> None:
             bare_send, _ = send._run_child(
                 ["--child", "bare", "--list-id", str(list_id), "--concurrency", "4"], env
             )
-        finally:
-            fake.terminate()
-            fake.wait(timeout=30)
         _line("send", wall, peak, float(bare_send["seconds"]), "stream + post prebuilt")
         print(f"         accepted by the fake: {str(accepted)[:100]}")
 

@@ -35,6 +35,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from children import fake_sendgrid
+
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "benchmarks" / "out"
 ISSUE_DATE = dt.date(2026, 11, 24)
@@ -292,14 +294,7 @@ def main() -> None:
 
     port = _free_port()
     fake_url = f"http://127.0.0.1:{port}"
-    fake = subprocess.Popen(
-        [sys.executable, "-m", "newsletter.testing.fake_sendgrid", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert fake.stdout is not None
-        fake.stdout.readline()  # "listening on ..."
+    with fake_sendgrid(port):
         env = _env(db_url, fake_url, args.concurrency)
         unstaged_env = {**env, "NEWSLETTER_STAGE_SENDS": "false"}
         _, unstaged_wall = _run_child(
@@ -313,9 +308,6 @@ def main() -> None:
             ["--child", "bare", "--list-id", str(list_id), "--concurrency", str(args.concurrency)],
             env,
         )
-    finally:
-        fake.terminate()
-        fake.wait(timeout=30)
     if not args.keep:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{run_db}{suffix}").unlink(missing_ok=True)

@@ -27,7 +27,7 @@ import tracemalloc
 from pathlib import Path
 from types import ModuleType
 
-from children import CLI, REPO, load_sibling, run_child
+from children import CLI, REPO, fake_sendgrid, load_sibling, run_child
 
 RSS_BUDGET_MB = 80.0
 
@@ -127,14 +127,7 @@ def main() -> None:
         f"send memory benchmark: {count:,} subscribers, SQLite, concurrency "
         f"{args.concurrency}, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
     )
-    fake = subprocess.Popen(
-        [sys.executable, "-m", "newsletter.testing.fake_sendgrid", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert fake.stdout is not None
-        fake.stdout.readline()  # "listening on ..."
+    with fake_sendgrid(port):
         _, bare_rss, _ = run_child([*python, "pass"], env)
         _, help_rss, _ = run_child([*python, CLI, "issue", "send", "--help"], env)
         stream_wall, stream_rss, _ = run_child([*python, STREAM.format(list_id=list_id)], env)
@@ -151,9 +144,6 @@ def main() -> None:
                 check=False,
             )
             traced = done.stdout if done.returncode == 0 else done.stderr[-3000:]
-    finally:
-        fake.terminate()
-        fake.wait(timeout=30)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{run_db}{suffix}").unlink(missing_ok=True)
     print(f"  bare `python -c pass`:                 peak RSS {bare_rss:6.1f} MB")
