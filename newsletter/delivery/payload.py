@@ -122,7 +122,8 @@ def encode_batch(
 ) -> bytes:
     """``encode_body(build_body(...))`` byte for byte, in a third of the memory.
 
-    What a send's worker threads use, with up to one body each in flight. orjson
+    What every send calls (``build_body`` is the same body as a dict, for reading it);
+    a send's worker threads have up to one body each in flight. orjson
     hands back its working buffer without shrinking it: a 0.6 MB body of 1000
     recipients occupies 1 MB, and the 40 KB issue HTML alone makes it reserve 0.5 MB.
     Here the issue's part is encoded once per template, each personalization is

@@ -21,7 +21,7 @@ from newsletter.audience.tokens import TokenSigner
 from newsletter.delivery.journal import OutcomeJournal
 from newsletter.delivery.ledger import Ledger, Recovery, StageGroup
 from newsletter.delivery.pacing import Pacer
-from newsletter.delivery.payload import MessageTemplate, Recipient, build_body, encode_body
+from newsletter.delivery.payload import MessageTemplate, Recipient, encode_batch
 from newsletter.delivery.retry import RetryPolicy, send_with_retry
 from newsletter.delivery.runner import BatchEvent, RunResult, SendRunner, Staging
 from newsletter.delivery.senders import Sender, make_sender
@@ -395,7 +395,7 @@ def send_test(
     template = message_template(cfg, issue, mailing_list, test=True)
     url = cfg.public_url + TEST_UNSUBSCRIBE_PATH
     recipients = [Recipient(email, None, substitutions(None, url), url) for email in addresses]
-    body = encode_body(build_body(template, recipients, batch=0))
+    body = encode_batch(template, recipients, batch=0)
     chosen = sender or make_sender(cfg)
     result = send_with_retry(
         chosen,

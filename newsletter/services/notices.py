@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from newsletter.delivery.payload import MessageTemplate, Recipient, build_body, encode_body
+from newsletter.delivery.payload import MessageTemplate, Recipient, encode_batch
 from newsletter.delivery.senders import make_sender
 from newsletter.errors import NewsletterError
 from newsletter.logs import log_event
@@ -221,9 +221,7 @@ def _send_notice(
         url = cfg.public_url
         people = [Recipient(a, None, substitutions(None, url), url) for a in cfg.review_emails]
         stamp = now.strftime("%Y%m%dT%H%M%S%f")
-        make_sender(cfg).send(
-            encode_body(build_body(template, people, batch=0)), batch_key=f"review-{stamp}"
-        )
+        make_sender(cfg).send(encode_batch(template, people, batch=0), batch_key=f"review-{stamp}")
     except NewsletterError as exc:
         # A notice that cannot go out must not hide the job's own result; it is logged loudly.
         log_event(log, "notice.failed", f"review notice not sent: {exc}", level=logging.ERROR)

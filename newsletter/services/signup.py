@@ -18,7 +18,7 @@ from newsletter.audience.addresses import normalize_email
 from newsletter.audience.names import clean_name
 from newsletter.audience.timezones import normalize_timezone
 from newsletter.audience.tokens import TokenSigner
-from newsletter.delivery.payload import MessageTemplate, Recipient, build_body, encode_body
+from newsletter.delivery.payload import MessageTemplate, Recipient, encode_batch
 from newsletter.delivery.senders import Sender
 from newsletter.errors import NotFoundError, TimezoneError, TokenError
 from newsletter.logs import log_event
@@ -263,7 +263,7 @@ def send_to_member(
         substitutions=(values or {}) | ({UNSUBSCRIBE_URL_TAG: unsubscribe_url} if values else {}),
         unsubscribe_url=unsubscribe_url,
     )
-    body = encode_body(build_body(template, [recipient], batch=0))
+    body = encode_batch(template, [recipient], batch=0)
     return sender.send(body, batch_key=message.key).message_id or ""
 
 
