@@ -64,8 +64,12 @@ def _run_with_kills(
     kills = 0
     codes: list[int] = []
     for run in range(MAX_RUNS):
+        # Done once the issue is sent and the last run ended on its own: a run killed just
+        # after it finished the send (a fast send can) is followed by one more, which must
+        # find nothing left to do and exit 0.
         if (
             run > 0
+            and codes[-1] >= 0
             and _status(sessions, issue_id) == IssueStatus.SENT
             and not _unknown(sessions, issue_id)
         ):
